@@ -1,0 +1,51 @@
+// Package packet holds the unit every stage works on: a buffer holding one
+// IP packet, and the parsed view that the validate stage fills in once so
+// later stages never parse the headers again.
+package packet
+
+import (
+	"net/netip"
+)
+
+// Origin tells where a packet entered the pipeline.
+type Origin uint8
+
+const (
+	Forwarded Origin = iota // read from a device: transit or for the router
+	Local                   // sent by the router itself (its stack, or an ICMP error it made)
+)
+
+// NoInterface marks an unset interface index.
+const NoInterface = -1
+
+// Packet is one IP packet and what the pipeline knows about it. The zero
+// value is not usable; the router resets a Packet for every buffer.
+//
+// Buf is the whole buffer; the packet is Buf[Start:Start+Len]. Bytes
+// before Start are headroom a device may use (virtio header, Ethernet).
+type Packet struct {
+	Buf   []byte
+	Start int
+	Len   int
+
+	In     int // ingress interface index, NoInterface for Local packets
+	Out    int // egress interface index, set by route
+	Origin Origin
+
+	// NextHop is the address the packet is sent to on Out: the route's
+	// gateway, or the destination itself for on-link routes.
+	NextHop netip.Addr
+
+	// The parsed view, valid after validate.
+	Version   uint8 // 4 or 6
+	HeaderLen int   // IPv4 IHL*4; IPv6 40 plus extension headers walked
+	Proto     uint8 // transport protocol (after IPv6 extension headers)
+	Src, Dst  netip.Addr
+	// Fragment is true for any fragment (MF set or offset != 0);
+	// NonFirstFragment when the offset is not zero (no transport header).
+	Fragment         bool
+	NonFirstFragment bool
+}
+
+// Data is the IP packet.
+func (p *Packet) Data() []byte { return p.Buf[p.Start : p.Start+p.Len] }

@@ -1,0 +1,89 @@
+package packet
+
+// Verdict is what a stage decides about a packet. It is a small value so
+// returning it costs nothing: the kind in the high byte, the reason in the
+// low byte.
+type Verdict uint16
+
+// Kinds of verdict.
+const (
+	// Continue passes the packet to the next stage.
+	Continue Verdict = 0
+	// Taken means the stage owns the packet now (delivered to the router's
+	// own stack, queued for neighbor resolution). The pipeline forgets it.
+	Taken     Verdict = 1 << 8
+	kindDrop          = 2 << 8
+	kindReply         = 3 << 8
+)
+
+// Drop discards the packet, counted under the reason.
+func Drop(r Reason) Verdict { return kindDrop | Verdict(r) }
+
+// Reply means the stage rewrote the packet in place into a packet of the
+// router's own (an ICMP error about the original, which is counted as
+// dropped for the reason). The pipeline sends it on from the route stage,
+// with Origin Local.
+func Reply(r Reason) Verdict { return kindReply | Verdict(r) }
+
+// IsDrop reports whether v discards the packet.
+func (v Verdict) IsDrop() bool { return v&0xff00 == kindDrop }
+
+// IsReply reports whether v replaced the packet with the router's answer.
+func (v Verdict) IsReply() bool { return v&0xff00 == kindReply }
+
+// Reason is why a packet was dropped (or answered instead of forwarded).
+func (v Verdict) Reason() Reason { return Reason(v & 0xff) }
+
+// Reason is one of a closed set of causes for dropping a packet. Each has a
+// counter; `tungate stats` shows them by name.
+type Reason uint8
+
+const (
+	ReasonNone Reason = iota
+	// validate
+	ReasonTruncated       // shorter than its headers, or than the length they claim
+	ReasonBadVersion      // neither IPv4 nor IPv6
+	ReasonBadHeaderLength // IPv4 IHL below 5 or past the packet
+	ReasonBadTotalLength  // IPv4 total length / IPv6 payload length disagrees with the packet
+	ReasonBadChecksum     // IPv4 header checksum
+	ReasonBadAddress      // martian source or destination (RFC 1812 §5.3.7)
+	// local
+	ReasonLocalUnreachable // to the router's own address, no one listens and no answer may be sent
+	ReasonLocalQueueFull   // the router's own stack could not take it
+	// route
+	ReasonNoRoute // no route to the destination (ICMP Destination Unreachable sent)
+	// ttl
+	ReasonTTLExceeded // TTL / hop limit reached zero (ICMP Time Exceeded sent)
+	ReasonTooBig      // larger than the egress MTU with DF set, or IPv6 (ICMP sent)
+	// device output
+	ReasonFragmentFailed // could not be fragmented for the egress MTU
+	ReasonTxError        // the device refused the write
+	ReasonLoop           // the router's own answer could not be routed
+	NumReasons
+)
+
+var reasonNames = [NumReasons]string{
+	ReasonNone:             "none",
+	ReasonTruncated:        "truncated",
+	ReasonBadVersion:       "bad_version",
+	ReasonBadHeaderLength:  "bad_header_length",
+	ReasonBadTotalLength:   "bad_total_length",
+	ReasonBadChecksum:      "bad_checksum",
+	ReasonBadAddress:       "bad_address",
+	ReasonLocalUnreachable: "local_unreachable",
+	ReasonLocalQueueFull:   "local_queue_full",
+	ReasonNoRoute:          "no_route",
+	ReasonTTLExceeded:      "ttl_exceeded",
+	ReasonTooBig:           "too_big",
+	ReasonFragmentFailed:   "fragment_failed",
+	ReasonTxError:          "tx_error",
+	ReasonLoop:             "loop",
+}
+
+// String is the reason's name as shown by `tungate stats`.
+func (r Reason) String() string {
+	if r < NumReasons {
+		return reasonNames[r]
+	}
+	return "unknown"
+}
