@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+
+	"github.com/tungate/tungate/config"
+	"github.com/tungate/tungate/e2e/netns"
+	"github.com/tungate/tungate/router"
+)
+
+// The demo's topology: a LAN host and a WAN server, each a network
+// namespace holding the kernel side of one of tungate's TUN devices.
+// 198.18.0.0/15 is the benchmarking range (RFC 2544), never routed on the
+// Internet: it stands in for a public network and stays inside the
+// namespaces.
+const demoConfig = `
+[router]
+admin_socket = ""
+
+[[interface]]
+name = "%[1]s"
+addresses = ["192.168.46.1/24", "fd46::1/64"]
+netns = "%[3]s"
+peer = ["192.168.46.2/24", "fd46::2/64"]
+
+[[interface]]
+name = "%[2]s"
+addresses = ["198.18.0.8/24", "fd18::8/64"]
+netns = "%[4]s"
+peer = ["198.18.0.1/24", "fd18::1/64"]
+`
+
+func cmdDemo(args []string, stdout io.Writer) error {
+	if len(args) > 0 {
+		return usageError{"demo takes no arguments"}
+	}
+	if os.Geteuid() != 0 {
+		return errors.New("needs root: it creates network namespaces and TUN devices (try: sudo tungate demo)")
+	}
+	for _, tool := range []string{"ip", "ping", "traceroute"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			return fmt.Errorf("needs %s on PATH (Debian: apt-get install iproute2 iputils-ping traceroute)", tool)
+		}
+	}
+	id := os.Getpid()
+	lanNS, wanNS := fmt.Sprintf("tgdemo-lan-%d", id), fmt.Sprintf("tgdemo-wan-%d", id)
+	for _, ns := range []string{lanNS, wanNS} {
+		if err := netns.Add(ns); err != nil {
+			return err
+		}
+		defer netns.Delete(ns)
+	}
+	cfg, err := config.Parse("demo.toml", fmt.Appendf(nil, demoConfig, fmt.Sprintf("tgd%dl", id), fmt.Sprintf("tgd%dw", id), lanNS, wanNS))
+	if err != nil {
+		return err
+	}
+	r, err := router.New(cfg, router.Options{Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	r.Start()
+
+	ln, err := netns.Listen(wanNS, "tcp", "198.18.0.1:80")
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		fmt.Fprintf(w, "hello from the WAN server, %s\n", req.RemoteAddr)
+	}), ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln)
+	defer srv.Close()
+
+	fmt.Fprintf(stdout, "tungate demo: LAN host (netns %s) 192.168.46.2 -- tungate -- WAN server (netns %s) 198.18.0.1\n", lanNS, wanNS)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	steps := []struct {
+		title string
+		run   func() (string, error)
+	}{
+		{"ping 198.18.0.1 from the LAN host", inNetns(ctx, lanNS, "ping", "-c", "3", "-i", "0.2", "-W", "2", "198.18.0.1")},
+		{"ping fd18::1 from the LAN host", inNetns(ctx, lanNS, "ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", "fd18::1")},
+		{"ping the router's WAN address 198.18.0.8 from the LAN host", inNetns(ctx, lanNS, "ping", "-c", "2", "-i", "0.2", "-W", "2", "198.18.0.8")},
+		{"HTTP GET http://198.18.0.1/ from the LAN host", func() (string, error) { return httpGet(ctx, lanNS, "http://198.18.0.1/") }},
+		{"traceroute -n 198.18.0.1 from the LAN host (tungate is hop 1)", inNetns(ctx, lanNS, "traceroute", "-n", "-q", "1", "-w", "2", "198.18.0.1")},
+	}
+	var failed []string
+	for _, s := range steps {
+		fmt.Fprintf(stdout, "\n==> %s\n", s.title)
+		out, err := s.run()
+		fmt.Fprint(stdout, out)
+		if err != nil {
+			fmt.Fprintf(stdout, "FAILED: %v\n", err)
+			failed = append(failed, s.title)
+		}
+	}
+	fmt.Fprintln(stdout, "\n==> tungate routes")
+	printRoutes(stdout, r.Routes())
+	fmt.Fprintln(stdout, "\n==> tungate stats")
+	printStats(stdout, r.Stats())
+	if len(failed) > 0 {
+		return fmt.Errorf("%d step(s) failed: %s", len(failed), strings.Join(failed, "; "))
+	}
+	fmt.Fprintln(stdout, "\ndemo ok: namespaces and devices removed")
+	return nil
+}
+
+// inNetns runs argv inside the named namespace and returns its output.
+func inNetns(ctx context.Context, ns string, argv ...string) func() (string, error) {
+	return func() (string, error) {
+		out, err := netns.Command(ctx, ns, argv...).CombinedOutput()
+		return string(out), err
+	}
+}
+
+// httpGet fetches url with a connection made inside the named namespace.
+func httpGet(ctx context.Context, ns, url string) (string, error) {
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return netns.Dial(ctx, ns, network, addr)
+		},
+	}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	return fmt.Sprintf("%s\n%s", resp.Status, body), err
+}

@@ -1,0 +1,122 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/tungate/tungate/config"
+	"github.com/tungate/tungate/router"
+	"github.com/tungate/tungate/router/admin"
+)
+
+func cmdRun(args []string, _ io.Writer) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	file := fs.String("c", "", "config `FILE`")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *file == "" {
+		return usageError{"-c FILE is required"}
+	}
+	cfg, err := config.Load(*file)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.Router.LogLevel)
+	r, err := router.New(cfg, router.Options{Logger: log})
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	reload := func() error {
+		next, err := config.Load(*file)
+		if err == nil {
+			err = r.Reload(next)
+		}
+		if err != nil {
+			log.Error("reload refused; the running config stays", "file", *file, "err", err)
+		}
+		return err
+	}
+	if path := cfg.Router.AdminSocket; path != "" {
+		srv, err := admin.Listen(path, r, reload)
+		if err != nil {
+			return fmt.Errorf("admin socket: %w", err)
+		}
+		defer srv.Close()
+	}
+	r.Start()
+
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	for s := range sig {
+		if s == syscall.SIGHUP {
+			reload()
+			continue
+		}
+		log.Info("stopping", "signal", s.String())
+		return nil
+	}
+	return nil
+}
+
+func newLogger(level string) *slog.Logger {
+	var l slog.Level
+	l.UnmarshalText([]byte(level)) // validated by config; info when empty
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+}
+
+func cmdCheck(args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	file := fs.String("c", "", "config `FILE`")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *file == "" {
+		return usageError{"-c FILE is required"}
+	}
+	cfg, err := config.Load(*file)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "%s: ok\n\npipeline: %s\n\ninterfaces:\n", *file, strings.Join(cfg.Pipeline.Stages, " -> "))
+	for _, ic := range cfg.Interface {
+		fmt.Fprintf(stdout, "  %-15s %s mtu %d addresses %v", ic.Name, ic.Kind, ic.MTU, ic.Addresses)
+		if ic.Netns != "" {
+			fmt.Fprintf(stdout, " netns %s", ic.Netns)
+		}
+		if len(ic.Peer) > 0 {
+			fmt.Fprintf(stdout, " peer %v", ic.Peer)
+		}
+		fmt.Fprintln(stdout)
+	}
+	if len(cfg.Route) > 0 {
+		fmt.Fprintln(stdout, "\nroutes:")
+		for _, rt := range cfg.Route {
+			fmt.Fprintf(stdout, "  %s", rt.To)
+			if rt.Via.IsValid() {
+				fmt.Fprintf(stdout, " via %s", rt.Via)
+			}
+			fmt.Fprintf(stdout, " dev %s metric %d\n", rt.Dev, rt.Metric)
+		}
+	}
+	return nil
+}
+
+func cmdReload(args []string, stdout io.Writer) error {
+	c, _, err := inspectFlags("reload", args)
+	if err != nil {
+		return err
+	}
+	if err := c.Post("/reload", nil); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "reloaded")
+	return nil
+}

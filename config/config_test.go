@@ -1,0 +1,499 @@
+package config
+
+import (
+	"errors"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+const validConfig = `# a full config of what this version supports
+[router]
+admin_socket = "/tmp/tg.sock"
+metrics_listen = "[::1]:9108"
+log_level = "debug"
+
+[[interface]]
+name = "lan0"
+kind = "tun"
+addresses = ["192.168.46.1/24", "fd46::1/64"]
+mtu = 9000
+netns = "lan"
+peer = ["192.168.46.2/24", "fd46::2/64"]
+offload = false
+queues = 4
+
+[[interface]]
+name = "wan0"
+addresses = ["18.18.18.8/24"]
+fd = 3
+
+[[route]]
+to = "default"
+via = "18.18.18.1"
+metric = 100
+
+[[route]]
+to = "::/0"
+via = "fd46::fe"
+dev = "lan0"
+
+[[route]]
+to = "10.0.0.0/8"
+dev = "wan0"
+
+[pipeline]
+stages = ["validate", "local", "route", "ttl"]
+`
+
+func TestParseValid(t *testing.T) {
+	c, err := Parse("tungate.toml", []byte(validConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Config{
+		File:   "tungate.toml",
+		Router: Router{AdminSocket: "/tmp/tg.sock", MetricsListen: "[::1]:9108", LogLevel: "debug"},
+		Interface: []Interface{{
+			Name:      "lan0",
+			Kind:      KindTUN,
+			Addresses: []netip.Prefix{netip.MustParsePrefix("192.168.46.1/24"), netip.MustParsePrefix("fd46::1/64")},
+			MTU:       9000,
+			FD:        -1,
+			Netns:     "lan",
+			Peer:      []netip.Prefix{netip.MustParsePrefix("192.168.46.2/24"), netip.MustParsePrefix("fd46::2/64")},
+			Offload:   false,
+			Queues:    4,
+			Line:      7,
+		}, {
+			Name:      "wan0",
+			Kind:      KindTUN,
+			Addresses: []netip.Prefix{netip.MustParsePrefix("18.18.18.8/24")},
+			MTU:       1500,
+			FD:        3,
+			Offload:   true,
+			Queues:    1,
+			Line:      17,
+		}},
+		Route: []Route{
+			{To: netip.MustParsePrefix("0.0.0.0/0"), Via: netip.MustParseAddr("18.18.18.1"), Dev: "wan0", Metric: 100, Line: 22},
+			{To: netip.MustParsePrefix("::/0"), Via: netip.MustParseAddr("fd46::fe"), Dev: "lan0", Line: 27},
+			{To: netip.MustParsePrefix("10.0.0.0/8"), Dev: "wan0", Line: 32},
+		},
+		Pipeline: Pipeline{Stages: []string{"validate", "local", "route", "ttl"}},
+	}
+	if !reflect.DeepEqual(c, want) {
+		t.Errorf("got  %+v\nwant %+v", c, want)
+	}
+}
+
+func TestParseDefaults(t *testing.T) {
+	c, err := Parse("t.toml", []byte(`
+[[interface]]
+name = "tun0"
+addresses = ["10.0.0.1/24"]
+
+[[route]]
+to = "default"
+via = "10.0.0.2"
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := (Router{AdminSocket: DefaultAdminSocket, LogLevel: "info"}); c.Router != want {
+		t.Errorf("router = %+v, want %+v", c.Router, want)
+	}
+	in := c.Interface[0]
+	if in.Kind != KindTUN || in.MTU != 1500 || in.FD != -1 || !in.Offload || in.Queues != 1 || in.Netns != "" || in.Peer != nil {
+		t.Errorf("interface defaults: %+v", in)
+	}
+	if r := c.Route[0]; r.Dev != "tun0" || r.Metric != 0 || r.To != netip.MustParsePrefix("0.0.0.0/0") {
+		t.Errorf("route = %+v, want dev tun0 from via, metric 0, 0.0.0.0/0", r)
+	}
+	if !reflect.DeepEqual(c.Pipeline.Stages, DefaultStages) {
+		t.Errorf("stages = %v, want %v", c.Pipeline.Stages, DefaultStages)
+	}
+	// The snapshot must not share the package's default slice.
+	c.Pipeline.Stages[0] = "changed"
+	if DefaultStages[0] != "validate" {
+		t.Error("Config.Pipeline.Stages aliases DefaultStages")
+	}
+}
+
+// iface is a valid interface table to build error cases on.
+const iface = `[[interface]]
+name = "lan0"
+addresses = ["192.168.46.1/24"]
+`
+
+// TestParseErrors lists configs and the complete error output each must
+// give, line by line.
+func TestParseErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		toml string
+		want []string
+	}{
+		{"syntax keeps toml's line", iface + "mtu = = 1\n", []string{
+			"tungate.toml:4: expected value but found '=' instead",
+		}},
+		{"duplicate key is toml's", iface + "name = \"x\"\n", []string{
+			"tungate.toml:4: Key 'interface.name' has already been defined.",
+		}},
+		{"no interface", "", []string{
+			"tungate.toml: no [[interface]]: at least one is needed",
+		}},
+		{"unknown key in second interface", iface + `
+[[interface]]
+name = "wan0"
+addresses = ["18.18.18.8/24"]
+bogus = 1
+`, []string{
+			`tungate.toml:8: interface "wan0": unknown key "bogus"`,
+		}},
+		{"unknown keys everywhere, all reported, with hints", `
+top = 1
+[router]
+log_lvl = "info"
+` + iface + `adresses = []
+[interface.sub]
+x = 1
+[[route]]
+to = "default"
+dev = "lan0"
+metrc = 1
+[pipeline]
+stage = []
+[bogus]
+`, []string{
+			`tungate.toml:2: unknown key "top"`,
+			`tungate.toml:4: router: unknown key "log_lvl" (did you mean "log_level"?)`,
+			`tungate.toml:8: interface "lan0": unknown key "adresses" (did you mean "addresses"?)`,
+			`tungate.toml:9: interface "lan0": unknown table "sub"`,
+			`tungate.toml:14: route 1: unknown key "metrc" (did you mean "metric"?)`,
+			`tungate.toml:16: pipeline: unknown key "stage" (did you mean "stages"?)`,
+			`tungate.toml:17: unknown table "bogus"`,
+		}},
+		{"unknown key in an inline array of tables", `interface = [
+  {name = "lan0", addresses = ["192.168.46.1/24"]},
+  {name = "wan0", addresses = ["18.18.18.8/24"], bogus = 1},
+]`, []string{
+			`tungate.toml:3: interface "wan0": unknown key "bogus"`,
+		}},
+		{"later tables", iface + `
+[[neighbor]]
+ip = "192.168.46.2"
+[arp]
+[[snat]]
+out = "lan0"
+[[snat]]
+[[forward]]
+[filter]
+[[filter.rule]]
+[[service]]
+[service.health]
+[conntrack]
+`, []string{
+			"tungate.toml:5: [[neighbor]] is not supported yet by this version",
+			"tungate.toml:7: [arp] is not supported yet by this version",
+			"tungate.toml:8: [[snat]] is not supported yet by this version",
+			"tungate.toml:11: [[forward]] is not supported yet by this version",
+			"tungate.toml:12: [filter] is not supported yet by this version",
+			"tungate.toml:14: [[service]] is not supported yet by this version",
+			"tungate.toml:16: [conntrack] is not supported yet by this version",
+		}},
+		{"tap things", `[[interface]]
+name = "lan0"
+kind = "tap"
+mac = "02:00:00:00:00:01"
+router_advertisements = true
+offload = true
+queues = 2
+`, []string{
+			`tungate.toml:3: interface "lan0": kind "tap" is not supported yet by this version`,
+			`tungate.toml:4: interface "lan0": mac, like tap interfaces, is not supported yet by this version`,
+			`tungate.toml:5: interface "lan0": router_advertisements, like tap interfaces, is not supported yet by this version`,
+			`tungate.toml:6: interface "lan0": offload is for tun interfaces only`,
+			`tungate.toml:7: interface "lan0": queues is for tun interfaces only`,
+		}},
+		{"wrong types", `[router]
+log_level = 1
+[[interface]]
+name = 7
+addresses = "10.0.0.1/24"
+mtu = "1500"
+offload = "yes"
+[pipeline]
+stages = ["validate", 2, "route"]
+`, []string{
+			"tungate.toml:2: router: log_level must be a string, not the integer 1",
+			"tungate.toml:4: interface 1: name must be a string, not the integer 7",
+			`tungate.toml:5: interface 1: addresses must be an array of strings, not the string "10.0.0.1/24"`,
+			`tungate.toml:6: interface 1: mtu must be an integer, not the string "1500"`,
+			`tungate.toml:7: interface 1: offload must be true or false, not the string "yes"`,
+			"tungate.toml:9: pipeline: stages: element 2 must be a string, not the integer 2",
+		}},
+		{"tables of the wrong shape", "router = 1\n[interface]\nname = \"x\"\n", []string{
+			"tungate.toml:1: router must be a table, [router], not the integer 1",
+			"tungate.toml:2: interface must be an array of tables, [[interface]], not a table",
+			"tungate.toml: no [[interface]]",
+		}},
+		{"router values", `[router]
+admin_socket = "/` + strings.Repeat("x", 120) + `"
+metrics_listen = ":9108"
+log_level = "verbose"
+` + iface, []string{
+			"is 121 bytes; a unix socket path holds at most 107",
+			`tungate.toml:3: router: metrics_listen ":9108" is not ip:port, e.g. "127.0.0.1:9108" or "[::1]:9108"`,
+			`tungate.toml:4: router: log_level "verbose" must be one of debug, info, warn, error`,
+		}},
+		{"interface names", `[[interface]]
+addresses = ["10.0.0.1/24"]
+[[interface]]
+name = "a-very-long-name0"
+[[interface]]
+name = "eth0:1"
+[[interface]]
+name = "tun%d"
+[[interface]]
+name = "a b"
+[[interface]]
+name = ""
+`, []string{
+			"tungate.toml:1: interface 1: name is required",
+			`tungate.toml:4: interface 2: name "a-very-long-name0" is 17 bytes; Linux takes at most 15 (IFNAMSIZ)`,
+			`tungate.toml:6: interface 3: name "eth0:1" cannot contain '/' or ':'`,
+			`tungate.toml:8: interface 4: name "tun%d" cannot contain '%'; give the name in full`,
+			`tungate.toml:10: interface 5: name "a b" cannot contain whitespace or control characters`,
+			`tungate.toml:12: interface 6: name "" is empty`,
+		}},
+		{"addresses, one line each", `[[interface]]
+name = "lan0"
+addresses = [
+  "192.168.46.0/24",
+  "192.168.47.255/24",
+  "10.0.0.1",
+  "10.0.0.1/33",
+  "224.0.0.1/24",
+  "::ffff:10.0.0.1/120",
+  "fd00::/64",
+  "10.9.9.9/0",
+  "192.168.48.1/24",
+  "192.168.48.1/25",
+  "10.1.1.0/31",
+  "10.2.2.2/32",
+  "fd01::/127",
+]
+`, []string{
+			"tungate.toml:4: interface \"lan0\": addresses: 192.168.46.0/24 is the prefix itself, not a host address in it, like 192.168.46.1/24",
+			"tungate.toml:5: interface \"lan0\": addresses: 192.168.47.255/24 is the broadcast address of 192.168.47.0/24",
+			`tungate.toml:6: interface "lan0": addresses: "10.0.0.1" has no prefix length, like the /24 of 192.168.46.1/24`,
+			`tungate.toml:7: interface "lan0": addresses: "10.0.0.1/33" is not an IP prefix: prefix length out of range`,
+			"tungate.toml:8: interface \"lan0\": addresses: 224.0.0.1 is a multicast address, not a unicast host address",
+			"tungate.toml:9: interface \"lan0\": addresses: ::ffff:10.0.0.1/120 is IPv4-mapped IPv6; write it as IPv4",
+			"tungate.toml:10: interface \"lan0\": addresses: fd00::/64 is the prefix itself",
+			"tungate.toml:11: interface \"lan0\": addresses: 10.9.9.9/0: a /0 connected prefix would hold every address",
+			"tungate.toml:13: interface \"lan0\": addresses: 192.168.48.1 is listed twice",
+		}},
+		{"interface numbers", `[[interface]]
+name = "lan0"
+addresses = ["fd00::1/64"]
+mtu = 1000
+fd = 1
+netns = "a/b"
+queues = 17
+[[interface]]
+name = "lan1"
+mtu = 70000
+fd = 4
+queues = 2
+[[interface]]
+name = "lan2"
+fd = -2
+netns = ""
+`, []string{
+			`tungate.toml:4: interface "lan0": mtu 1000 is below 1280, the IPv6 minimum (RFC 8200 §5), and the interface has an IPv6 address`,
+			`tungate.toml:5: interface "lan0": fd 1 is stdin, stdout or stderr; pass the device on fd 3 or above`,
+			`tungate.toml:6: interface "lan0": netns "a/b" is not a file name under /run/netns`,
+			`tungate.toml:7: interface "lan0": queues 17 is out of range 1..16`,
+			`tungate.toml:10: interface "lan1": mtu 70000 is out of range 576..65535`,
+			`tungate.toml:12: interface "lan1": queues 2 needs tungate to open the device itself; an inherited fd is one queue`,
+			`tungate.toml:15: interface "lan2": fd -2 is out of range -1..2147483647`,
+			`tungate.toml:16: interface "lan2": netns is empty; leave it out to keep the device in tungate's own namespace`,
+		}},
+		{"peers", `[[interface]]
+name = "lan0"
+addresses = ["192.168.46.1/24"]
+peer = ["192.168.46.1/24", "192.168.47.2/24", "192.168.46.2/24", "192.168.46.2/24"]
+`, []string{
+			`tungate.toml:4: interface "lan0": peer: 192.168.46.1 is the router's own address on this interface`,
+			`tungate.toml:4: interface "lan0": peer: 192.168.47.2/24 is not inside any of this interface's prefixes`,
+			`tungate.toml:4: interface "lan0": peer: 192.168.46.2 is listed twice`,
+		}},
+		{"interfaces against each other", iface + `
+[[interface]]
+name = "lan0"
+[[interface]]
+name = "wan0"
+addresses = ["192.168.0.1/16", "fd00::1/64"]
+[[interface]]
+addresses = ["fd00::2/64"]
+`, []string{
+			`tungate.toml:6: interface 2: name "lan0" is already used by interface 1`,
+			"tungate.toml:10: interface 4: name is required",
+			`tungate.toml: interface "wan0": 192.168.0.1/16 overlaps 192.168.46.1/24 of interface "lan0"`,
+			`tungate.toml: interface 4: fd00::2/64 overlaps fd00::1/64 of interface "wan0"`,
+		}},
+		{"route values", iface + `
+[[route]]
+to = "10.1.2.3/8"
+via = "192.168.46.9"
+[[route]]
+via = "fe80::1%lan0"
+[[route]]
+to = "default"
+[[route]]
+to = "10.0.0.0/8"
+via = "fd00::1"
+dev = ""
+[[route]]
+to = "10.0.0.0/8"
+dev = "lan0"
+metric = -1
+[[route]]
+to = "1.2.3.4"
+via = "bogus"
+`, []string{
+			"tungate.toml:6: route 1: to 10.1.2.3/8: invalid prefix for given prefix length (host bits set); did you mean 10.0.0.0/8?",
+			"tungate.toml:8: route 2: to is required",
+			"tungate.toml:9: route 2: via fe80::1%lan0: name the interface with dev, not with a zone",
+			"tungate.toml:10: route 3: needs via (a next hop), dev (an on-link route), or both",
+			"tungate.toml:14: route 4: via fd00::1 and to 10.0.0.0/8 are not the same IP family",
+			"tungate.toml:15: route 4: dev is empty",
+			"tungate.toml:19: route 5: metric -1 is out of range 0..4294967295",
+			`tungate.toml:21: route 6: to "1.2.3.4" has no prefix length`,
+			`tungate.toml:22: route 6: via "bogus" is not an IP address: unable to parse IP`,
+			`tungate.toml: route 4: via fd00::1 is not inside any interface's connected prefix`,
+		}},
+		{"routes against interfaces and each other", iface + `
+[[interface]]
+name = "wan0"
+addresses = ["18.18.18.8/24"]
+[[route]]
+to = "default"
+via = "10.9.9.9"
+metric = 1
+[[route]]
+to = "default"
+via = "18.18.18.1"
+dev = "lan0"
+metric = 2
+[[route]]
+to = "10.0.0.0/8"
+dev = "wan9"
+[[route]]
+to = "0.0.0.0/0"
+via = "18.18.18.1"
+[[route]]
+to = "default"
+via = "18.18.18.2"
+[[route]]
+to = "10.0.0.0/8"
+via = "18.18.18.8"
+metric = 1
+`, []string{
+			`tungate.toml:23: route 5: same to (0.0.0.0/0) and metric (0) as route 4`,
+			"tungate.toml: route 1: via 10.9.9.9 is not inside any interface's connected prefix",
+			`tungate.toml: route 2: via 18.18.18.1 is not inside a connected prefix of interface "lan0" (unreachable next hop)`,
+			`tungate.toml: route 3: dev "wan9" is not an [[interface]]`,
+			`tungate.toml: route 6: via 18.18.18.8 is the router's own address on interface "wan0"`,
+		}},
+		{"inline routes on one line", `route = [{to = "default", dev = "lan0"}, {to = "0.0.0.0/0", dev = "lan0"}]` + "\n" + iface, []string{
+			"tungate.toml:1: route 2: same to (0.0.0.0/0) and metric (0) as route 1",
+		}},
+		{"pipeline", iface + `[pipeline]
+stages = [
+  "local",
+  "validate",
+  "snat",
+  "route",
+  "neighbor",
+  "ttl",
+  "route",
+  "nat",
+]
+`, []string{
+			`tungate.toml:7: pipeline: validate must come first`,
+			`tungate.toml:8: pipeline: stage "snat" is not supported yet by this version`,
+			`tungate.toml:8: pipeline: snat must come after route`,
+			`tungate.toml:10: pipeline: stage "neighbor" is not supported yet by this version`,
+			`tungate.toml:10: pipeline: neighbor must come last`,
+			`tungate.toml:12: pipeline: stage "route" is listed twice`,
+			`tungate.toml:13: pipeline: unknown stage "nat"; the stages are validate, local, dnat, route, filter, ttl, snat, neighbor`,
+		}},
+		{"empty pipeline", iface + "[pipeline]\nstages = []\n", []string{
+			`tungate.toml:5: pipeline: stage "validate" is required`,
+			`tungate.toml:5: pipeline: stage "route" is required`,
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse("tungate.toml", []byte(tt.toml))
+			if err == nil {
+				t.Fatalf("no error; config %+v", c)
+			}
+			if c != nil {
+				t.Errorf("config %+v returned with an error", c)
+			}
+			checkErrorLines(t, err.Error(), tt.want)
+		})
+	}
+}
+
+// checkErrorLines checks that got has one line per want, in order, each
+// containing its want.
+func checkErrorLines(t *testing.T, got string, want []string) {
+	t.Helper()
+	lines := strings.Split(got, "\n")
+	for i, w := range want {
+		if i >= len(lines) || !strings.Contains(lines[i], w) {
+			t.Errorf("line %d: want %q in\n%s", i+1, w, got)
+			return
+		}
+	}
+	if len(lines) != len(want) {
+		t.Errorf("%d error lines, want %d:\n%s", len(lines), len(want), got)
+	}
+}
+
+func TestErrorType(t *testing.T) {
+	_, err := Parse("x.toml", []byte(iface+"bogus = 1\n[[route]]\nto = \"default\"\nvia = \"9.9.9.9\"\n"))
+	var e *Error
+	if !errors.As(err, &e) {
+		t.Fatalf("%v: not an *Error", err)
+	}
+	if *e != (Error{File: "x.toml", Line: 4, Msg: `interface "lan0": unknown key "bogus"`}) {
+		t.Errorf("first error = %+v", *e)
+	}
+	all := err.(interface{ Unwrap() []error }).Unwrap()
+	if len(all) != 2 || all[1].(*Error).Line != 0 {
+		t.Errorf("errors = %q, want the line-less one last", all)
+	}
+}
+
+func TestLoad(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "tungate.toml")
+	if err := os.WriteFile(path, []byte(iface+"mtu = 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Load(path)
+	if want := path + `:4: interface "lan0": mtu 1 is out of range 576..65535`; err == nil || err.Error() != want {
+		t.Errorf("Load = %v, want %s", err, want)
+	}
+	if _, err := Load(path + ".missing"); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Load(missing) = %v, want ErrNotExist", err)
+	}
+}

@@ -1,0 +1,119 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/BurntSushi/toml"
+)
+
+// FuzzParse: Parse never panics, is deterministic, points only at lines
+// that exist, and what it accepts keeps the promises of the types' docs;
+// locate finds everything toml decodes. The seeds are in
+// testdata/fuzz/FuzzParse.
+func FuzzParse(f *testing.F) {
+	f.Add([]byte(validConfig))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var doc map[string]any
+		if _, err := toml.Decode(string(data), &doc); err == nil {
+			checkPositions(t, doc, locate(string(data)), strings.Split(string(data), "\n"), "")
+		}
+		c, err := Parse("f.toml", data)
+		c2, err2 := Parse("f.toml", data)
+		if !reflect.DeepEqual(c, c2) || fmt.Sprint(err) != fmt.Sprint(err2) {
+			t.Fatalf("Parse is not deterministic:\n%v\n%v", err, err2)
+		}
+		if err != nil {
+			checkErrors(t, err, bytes.Count(data, []byte("\n"))+1)
+			return
+		}
+		checkConfig(t, c)
+	})
+}
+
+// checkPositions walks a decoded document and locate's positions
+// together: every key, table and array element must have been located, a
+// bare key on a line that shows it.
+func checkPositions(t *testing.T, v any, n *node, lines []string, path string) {
+	if n == nil || n.line < 0 || n.line > len(lines) {
+		t.Fatalf("%s: located at %+v", path, n)
+	}
+	switch v := v.(type) {
+	case map[string]any:
+		for k, e := range v {
+			c := n.key(k)
+			if c != nil && strings.Trim(k, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") == "" &&
+				c.line > 0 && c.line <= len(lines) && !strings.Contains(lines[c.line-1], k) {
+				t.Fatalf("%s.%s: located at line %d: %q", path, k, c.line, lines[c.line-1])
+			}
+			checkPositions(t, e, c, lines, path+"."+k)
+		}
+	case []map[string]any:
+		for i, e := range v {
+			checkPositions(t, e, n.elem(i), lines, fmt.Sprintf("%s[%d]", path, i))
+		}
+	case []any:
+		for i, e := range v {
+			checkPositions(t, e, n.elem(i), lines, fmt.Sprintf("%s[%d]", path, i))
+		}
+	}
+}
+
+func checkErrors(t *testing.T, err error, lines int) {
+	for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
+		var ce *Error
+		if !errors.As(e, &ce) || ce.File != "f.toml" || ce.Line < 0 || ce.Line > lines {
+			t.Fatalf("error %q: want an *Error in f.toml within lines 0..%d", e, lines)
+		}
+	}
+}
+
+func checkConfig(t *testing.T, c *Config) {
+	if len(c.Interface) == 0 {
+		t.Fatal("accepted a config without interfaces")
+	}
+	byName := make(map[string]*Interface)
+	for i := range c.Interface {
+		in := &c.Interface[i]
+		if checkIfname(in.Name) != nil || byName[in.Name] != nil {
+			t.Fatalf("accepted interface name %q (bad or repeated)", in.Name)
+		}
+		byName[in.Name] = in
+		if in.Kind != KindTUN || in.MTU < minMTU || in.MTU > maxMTU || in.Queues < 1 || in.Queues > maxQueues || in.FD != -1 && in.FD < 3 {
+			t.Fatalf("accepted interface %+v", *in)
+		}
+		for _, p := range in.Addresses {
+			if _, err := parseHostPrefix(p.String()); err != nil {
+				t.Fatalf("accepted address %s: %v", p, err)
+			}
+			for _, o := range c.Interface[:i] {
+				for _, q := range o.Addresses {
+					if p.Overlaps(q) {
+						t.Fatalf("accepted overlapping %s and %s", p, q)
+					}
+				}
+			}
+		}
+		for _, p := range in.Peer {
+			if !holds(in, p.Addr()) || isOwn(in, p.Addr()) {
+				t.Fatalf("accepted peer %s on %+v", p, *in)
+			}
+		}
+	}
+	for _, r := range c.Route {
+		in := byName[r.Dev]
+		if !r.To.IsValid() || r.To != r.To.Masked() || in == nil {
+			t.Fatalf("accepted route %+v", r)
+		}
+		if r.Via.IsValid() && (r.Via.Is4() != r.To.Addr().Is4() || !holds(in, r.Via) || isOwn(in, r.Via)) {
+			t.Fatalf("accepted next hop of route %+v", r)
+		}
+	}
+	if probs := checkStages(c.Pipeline.Stages); probs != nil {
+		t.Fatalf("accepted pipeline %v: %v", c.Pipeline.Stages, probs)
+	}
+}

@@ -1,0 +1,157 @@
+// Package admin is tungate's admin API: HTTP with JSON bodies on a unix
+// socket that only the running user may open (mode 0600), and the client
+// the inspection commands use.
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/tungate/tungate/router"
+)
+
+// Backend is what the API serves. *router.Router is one, with the reload
+// wired by the caller.
+type Backend interface {
+	Routes() []router.RouteInfo
+	Stats() router.Stats
+}
+
+// Server serves the admin API for one router.
+type Server struct {
+	backend Backend
+	reload  func() error
+	srv     *http.Server
+	ln      net.Listener
+	path    string
+}
+
+// Listen opens the socket at path (replacing a stale one) with mode 0600.
+// reload loads and applies the config file again; its error goes back to
+// the client.
+func Listen(path string, b Backend, reload func() error) (*Server, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, err
+	}
+	if err := removeStale(path); err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, err
+	}
+	// Listen creates the socket with the umask's mode; only the owner may
+	// talk to the router.
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, err
+	}
+	s := &Server{backend: b, reload: reload, ln: ln, path: path}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /routes", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, b.Routes()) })
+	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, b.Stats()) })
+	mux.HandleFunc("POST /reload", s.handleReload)
+	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go s.srv.Serve(ln)
+	return s, nil
+}
+
+// removeStale deletes a socket left by a router that is gone, and refuses
+// to take over one that still answers.
+func removeStale(path string) error {
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c.Close()
+		return fmt.Errorf("%s: another tungate is running", path)
+	}
+	return os.Remove(path)
+}
+
+func (s *Server) handleReload(w http.ResponseWriter, _ *http.Request) {
+	if err := s.reload(); err != nil {
+		http.Error(w, err.Error(), http.StatusUnprocessableEntity)
+		return
+	}
+	writeJSON(w, map[string]string{"status": "reloaded"})
+}
+
+// Close stops serving and removes the socket.
+func (s *Server) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	err := s.srv.Shutdown(ctx)
+	os.Remove(s.path)
+	return err
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+// Client talks to a running router's admin socket.
+type Client struct {
+	http *http.Client
+}
+
+// NewClient returns a client for the socket at path.
+func NewClient(path string) *Client {
+	return &Client{http: &http.Client{
+		Timeout: 10 * time.Second,
+		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", path)
+		}},
+	}}
+}
+
+// Get fetches path and decodes its JSON into v (or, with v a *[]byte,
+// keeps the raw body).
+func (c *Client) Get(path string, v any) error {
+	return c.do(http.MethodGet, path, v)
+}
+
+// Post calls path and decodes the JSON answer into v, if v is not nil.
+func (c *Client) Post(path string, v any) error {
+	return c.do(http.MethodPost, path, v)
+}
+
+func (c *Client) do(method, path string, v any) error {
+	req, err := http.NewRequest(method, "http://tungate"+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return fmt.Errorf("admin socket: %w (is tungate running?)", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return errors.New(strings.TrimSpace(string(body)))
+	}
+	if raw, ok := v.(*[]byte); ok {
+		*raw = body
+		return nil
+	}
+	if v == nil {
+		return nil
+	}
+	return json.Unmarshal(body, v)
+}

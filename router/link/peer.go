@@ -1,0 +1,204 @@
+package link
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
+)
+
+// Peer is the kernel side of a TUN device: what slirp4netns --configure
+// does for a container.
+type Peer struct {
+	// Netns names a network namespace (/run/netns/NAME) to move the device
+	// into; "" leaves it where it is.
+	Netns string
+	// Addresses are given to the kernel side of the link, as prefixes
+	// (192.168.46.2/24: the address and its connected route).
+	Addresses []netip.Prefix
+	// Gateways are the router's own addresses on the link, in config order.
+	// For each family of Addresses the kernel side gets a default route via
+	// the first gateway of that family, or a device route without one.
+	Gateways []netip.Addr
+}
+
+// ConfigurePeer sets up the kernel side of the device through netlink: it
+// moves the link into p.Netns, then, in the namespace the link is in, sets
+// the MTU (when TUNOptions.MTU > 0), brings the link up, adds p.Addresses
+// (IPv6 without duplicate address detection, so they are usable at once)
+// and the default routes. With a zero Peer it only sets the MTU and brings
+// the link up. It needs CAP_NET_ADMIN over the device's namespace (and the
+// target's), and fails rather than replace an existing default route.
+func (t *TUN) ConfigurePeer(p Peer) error {
+	if err := t.configurePeer(p); err != nil {
+		return fmt.Errorf("link: configure %s: %w", t.name, err)
+	}
+	return nil
+}
+
+func (t *TUN) configurePeer(p Peer) error {
+	fd, err := t.queues[0].deviceNetns()
+	if err != nil {
+		return err
+	}
+	ns := netns.NsHandle(fd)
+	defer ns.Close()
+	if p.Netns != "" {
+		target, err := netns.GetFromName(p.Netns)
+		if err != nil {
+			return fmt.Errorf("netns %q: %w", p.Netns, err)
+		}
+		defer target.Close()
+		if err := moveLink(ns, t.name, target); err != nil {
+			return fmt.Errorf("move to netns %q: %w", p.Netns, err)
+		}
+		ns = target
+	}
+	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	// Names are unique per namespace, and the move would have failed on a
+	// clash, so the name finds our device; its index may have changed.
+	link, err := h.LinkByName(t.name)
+	if err != nil {
+		return err
+	}
+	return t.setUp(h, link, p)
+}
+
+func moveLink(from netns.NsHandle, name string, to netns.NsHandle) error {
+	h, err := netlink.NewHandleAt(from, unix.NETLINK_ROUTE)
+	if err != nil {
+		return err
+	}
+	defer h.Close()
+	link, err := h.LinkByName(name)
+	if err != nil {
+		return err
+	}
+	return h.LinkSetNsFd(link, int(to))
+}
+
+// setUp configures the link in its final namespace. The link goes up before
+// the routes are added: the kernel refuses a route over a down link.
+func (t *TUN) setUp(h *netlink.Handle, link netlink.Link, p Peer) error {
+	if t.mtu > 0 {
+		if err := h.LinkSetMTU(link, t.mtu); err != nil {
+			return fmt.Errorf("mtu %d: %w", t.mtu, err)
+		}
+	}
+	if err := h.LinkSetUp(link); err != nil {
+		return fmt.Errorf("link up: %w", err)
+	}
+	for _, a := range p.Addresses {
+		if err := h.AddrReplace(link, peerAddr(a)); err != nil {
+			return fmt.Errorf("address %s: %w", a, err)
+		}
+	}
+	if err := waitLocal(h, p.Addresses); err != nil {
+		return err
+	}
+	for _, r := range defaultRoutes(link.Attrs().Index, p) {
+		if err := h.RouteAdd(r); err != nil {
+			if errors.Is(err, unix.EEXIST) {
+				err = errors.New("the namespace already has a default route")
+			}
+			return fmt.Errorf("default route %s: %w", r.Dst, err)
+		}
+	}
+	return nil
+}
+
+// localRouteWait bounds waitLocal; the kernel's DAD work needs the RTNL
+// lock, which a busy host may hold for a while.
+const localRouteWait = 5 * time.Second
+
+// waitLocal waits until the kernel routes each IPv6 address in addrs to the
+// host. With IFA_F_NODAD an address is listed at once, but its local route
+// is added later by the kernel's DAD work item; until then packets to it are
+// dropped (Ip6InAddrErrors). Seen in tests: the first datagrams written to a
+// fresh peer got lost. IPv4 local routes come with the address itself.
+func waitLocal(h *netlink.Handle, addrs []netip.Prefix) error {
+	deadline := time.Now().Add(localRouteWait)
+	for _, a := range addrs {
+		for a.Addr().Is6() && !isLocal(h, a.Addr()) {
+			if time.Now().After(deadline) {
+				return fmt.Errorf("address %s: no local route after %v", a, localRouteWait)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}
+	return nil
+}
+
+func isLocal(h *netlink.Handle, a netip.Addr) bool {
+	routes, err := h.RouteGet(a.AsSlice())
+	return err == nil && len(routes) > 0 && routes[0].Type == unix.RTN_LOCAL
+}
+
+func peerAddr(p netip.Prefix) *netlink.Addr {
+	a := p.Addr()
+	addr := &netlink.Addr{IPNet: &net.IPNet{
+		IP:   a.AsSlice(),
+		Mask: net.CIDRMask(p.Bits(), a.BitLen()),
+	}}
+	if a.Is6() {
+		// A TUN has no link layer to detect duplicates on; waiting for DAD
+		// would leave the address tentative (unusable) for a second or more.
+		addr.Flags = unix.IFA_F_NODAD
+	}
+	return addr
+}
+
+// defaultRoutes returns one default route per address family of the peer
+// addresses, IPv4 first.
+func defaultRoutes(index int, p Peer) []*netlink.Route {
+	var routes []*netlink.Route
+	for _, is4 := range []bool{true, false} {
+		if hasFamily(p.Addresses, is4) {
+			routes = append(routes, defaultRoute(index, is4, firstGateway(p.Gateways, is4)))
+		}
+	}
+	return routes
+}
+
+func hasFamily(addrs []netip.Prefix, is4 bool) bool {
+	for _, a := range addrs {
+		if a.Addr().Is4() == is4 {
+			return true
+		}
+	}
+	return false
+}
+
+func firstGateway(gws []netip.Addr, is4 bool) netip.Addr {
+	for _, g := range gws {
+		if g.Is4() == is4 {
+			return g
+		}
+	}
+	return netip.Addr{}
+}
+
+func defaultRoute(index int, is4 bool, gw netip.Addr) *netlink.Route {
+	dst := &net.IPNet{IP: net.IPv6zero, Mask: net.CIDRMask(0, 128)}
+	if is4 {
+		dst = &net.IPNet{IP: net.IPv4zero.To4(), Mask: net.CIDRMask(0, 32)}
+	}
+	r := &netlink.Route{LinkIndex: index, Dst: dst, Scope: netlink.SCOPE_LINK}
+	if gw.IsValid() {
+		r.Gw = gw.AsSlice()
+		r.Scope = netlink.SCOPE_UNIVERSE
+		// On a point-to-point TUN any gateway is reachable; onlink lets the
+		// router's address lie outside the peer's prefix (a /32 peer).
+		r.Flags = int(netlink.FLAG_ONLINK)
+	}
+	return r
+}

@@ -1,0 +1,141 @@
+package packet
+
+import (
+	"net/netip"
+
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+)
+
+// maxExtensionHeaders bounds the IPv6 extension header walk so a crafted
+// chain cannot make parsing expensive.
+const maxExtensionHeaders = 8
+
+// Parse checks the IP header once and fills in the parsed view. It returns
+// ReasonNone for a packet the router may handle, or the reason to drop it.
+// The packet is trimmed to the length its header claims (link padding).
+//
+// RFC 1812 §5.2.2: a router must check the version, the header length, the
+// total length against the received length, and the header checksum
+// before it uses any other field.
+func (p *Packet) Parse() Reason {
+	b := p.Data()
+	if len(b) == 0 {
+		return ReasonTruncated
+	}
+	switch header.IPVersion(b) {
+	case header.IPv4Version:
+		return p.parseIPv4(header.IPv4(b))
+	case header.IPv6Version:
+		return p.parseIPv6(header.IPv6(b))
+	}
+	return ReasonBadVersion
+}
+
+func (p *Packet) parseIPv4(h header.IPv4) Reason {
+	if len(h) < header.IPv4MinimumSize {
+		return ReasonTruncated
+	}
+	hlen := int(h.HeaderLength())
+	if hlen < header.IPv4MinimumSize || hlen > len(h) {
+		return ReasonBadHeaderLength
+	}
+	tlen := int(h.TotalLength())
+	if tlen < hlen || tlen > len(h) {
+		return ReasonBadTotalLength
+	}
+	h = h[:tlen]
+	if !h.IsChecksumValid() {
+		return ReasonBadChecksum
+	}
+	p.Len = tlen
+	p.Version = 4
+	p.HeaderLen = hlen
+	p.Proto = h.Protocol()
+	p.Src = netip.AddrFrom4([4]byte(h.SourceAddressSlice()))
+	p.Dst = netip.AddrFrom4([4]byte(h.DestinationAddressSlice()))
+	p.NonFirstFragment = h.FragmentOffset() != 0
+	p.Fragment = p.NonFirstFragment || h.More()
+	if martian(p.Src, p.Dst) {
+		return ReasonBadAddress
+	}
+	return ReasonNone
+}
+
+func (p *Packet) parseIPv6(h header.IPv6) Reason {
+	if len(h) < header.IPv6MinimumSize {
+		return ReasonTruncated
+	}
+	// A zero payload length means a jumbogram (RFC 2675), which no link
+	// of ours can carry.
+	plen := int(h.PayloadLength())
+	if plen == 0 && h.NextHeader() != uint8(header.IPv6NoNextHeaderIdentifier) || header.IPv6MinimumSize+plen > len(h) {
+		return ReasonBadTotalLength
+	}
+	h = h[:header.IPv6MinimumSize+plen]
+	p.Len = len(h)
+	p.Version = 6
+	p.Src = netip.AddrFrom16([16]byte(h.SourceAddressSlice()))
+	p.Dst = netip.AddrFrom16([16]byte(h.DestinationAddressSlice()))
+	p.Fragment, p.NonFirstFragment = false, false
+	if r := p.walkExtensionHeaders(h); r != ReasonNone {
+		return r
+	}
+	if martian(p.Src, p.Dst) {
+		return ReasonBadAddress
+	}
+	return ReasonNone
+}
+
+// walkExtensionHeaders finds the transport protocol and where its header
+// starts, noting a fragment header on the way (RFC 8200 §4).
+func (p *Packet) walkExtensionHeaders(h header.IPv6) Reason {
+	next, off := h.NextHeader(), header.IPv6MinimumSize
+	for range maxExtensionHeaders {
+		var size int
+		switch header.IPv6ExtensionHeaderIdentifier(next) {
+		case header.IPv6HopByHopOptionsExtHdrIdentifier, header.IPv6RoutingExtHdrIdentifier, header.IPv6DestinationOptionsExtHdrIdentifier:
+			if off+2 > len(h) {
+				return ReasonTruncated
+			}
+			size = (int(h[off+1]) + 1) * 8
+		case header.IPv6AuthenticationExtHdrIdentifier:
+			if off+2 > len(h) {
+				return ReasonTruncated
+			}
+			size = (int(h[off+1]) + 2) * 4
+		case header.IPv6FragmentExtHdrIdentifier:
+			f := header.IPv6Fragment(h[off:])
+			if !f.IsValid() {
+				return ReasonTruncated
+			}
+			size = header.IPv6FragmentExtHdrLength
+			p.Fragment = true
+			p.NonFirstFragment = f.FragmentOffset() != 0
+		default:
+			p.Proto, p.HeaderLen = next, off
+			return ReasonNone
+		}
+		if off+size > len(h) {
+			return ReasonTruncated
+		}
+		next, off = h[off], off+size
+	}
+	return ReasonBadHeaderLength
+}
+
+// martian reports addresses a router must neither forward nor answer.
+//
+// RFC 1812 §5.3.7: a router SHOULD NOT forward a packet whose source is
+// 0/8, 127/8, a multicast or a class E address, nor one addressed to 0/8
+// or 127/8. RFC 3927 §7 and RFC 4291 §2.5.6: link-local addresses never
+// leave their link, and tungate's links have none of their own.
+func martian(src, dst netip.Addr) bool {
+	switch {
+	case src.IsLoopback(), src.IsMulticast(), src.IsLinkLocalUnicast(), dst.IsLoopback(), dst.IsLinkLocalUnicast(), dst.IsUnspecified():
+		return true
+	case src.Is4():
+		a, d := src.As4(), dst.As4()
+		return a[0] == 0 || a[0] >= 240 || d[0] == 0
+	}
+	return false
+}

@@ -1,0 +1,259 @@
+package router
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tungate/tungate/config"
+	"github.com/tungate/tungate/router/icmperr"
+	"github.com/tungate/tungate/router/local"
+	"github.com/tungate/tungate/router/packet"
+)
+
+// Device is a link the router reads packets from and writes packets to:
+// the shape of wireguard's tun.Device. Packet i is at
+// bufs[i][offset:offset+sizes[i]]; Write may coalesce packets into the
+// spare capacity of bufs. Read returns an error once the device is closed.
+type Device interface {
+	Read(bufs [][]byte, sizes []int, offset int) (n int, err error)
+	Write(bufs [][]byte, offset int) (int, error)
+	BatchSize() int
+	Close() error
+}
+
+// Options are what a Router takes besides its config.
+type Options struct {
+	Logger *slog.Logger
+	// OpenDevice opens the device of an interface, one Device per queue;
+	// nil opens real devices (OpenLink).
+	OpenDevice func(config.Interface) ([]Device, error)
+	// Now is the clock for rate limits; nil is time.Now.
+	Now func() time.Time
+}
+
+// ICMP errors are limited to icmpRate a second with bursts of icmpBurst
+// (RFC 1812 §4.3.2.8), the defaults of Linux's icmp_msgs_per_sec and
+// icmp_msgs_burst.
+const (
+	icmpRate  = 1000
+	icmpBurst = 50
+)
+
+// Router owns the devices, the tables and the pipeline.
+type Router struct {
+	log       *slog.Logger
+	ifaces    []*iface
+	local     *local.Stack
+	icmpLimit *icmperr.Limiter
+	snap      atomic.Pointer[snapshot]
+
+	reloadMu sync.Mutex // one reload at a time
+	stagesMu sync.Mutex
+	stages   map[string]*stageCounters
+	output   stageCounters
+
+	wg sync.WaitGroup
+}
+
+// iface is one interface's device queues and live counters.
+type iface struct {
+	name     string
+	queues   []Device
+	counters ifaceCounters
+}
+
+// New opens the devices and the router's own stack for cfg. Nothing is
+// read until Start. On error, whatever was opened is closed again.
+func New(cfg *config.Config, opt Options) (r *Router, err error) {
+	if opt.Logger == nil {
+		opt.Logger = slog.Default()
+	}
+	if opt.OpenDevice == nil {
+		opt.OpenDevice = OpenLink
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	r = &Router{
+		log:       opt.Logger,
+		icmpLimit: icmperr.NewLimiter(icmpRate, icmpBurst, opt.Now),
+		stages:    map[string]*stageCounters{},
+	}
+	defer func() {
+		if err != nil {
+			r.Close()
+		}
+	}()
+	if r.local, err = local.New(local.Options{Addresses: addresses(cfg), MTU: stackMTU(cfg)}); err != nil {
+		return nil, fmt.Errorf("router's own stack: %w", err)
+	}
+	for _, ic := range cfg.Interface {
+		queues, err := opt.OpenDevice(ic)
+		if err != nil {
+			return nil, fmt.Errorf("interface %q: %w", ic.Name, err)
+		}
+		r.ifaces = append(r.ifaces, &iface{name: ic.Name, queues: queues})
+	}
+	s, err := newSnapshot(r, cfg)
+	if err != nil {
+		return nil, err
+	}
+	r.snap.Store(s)
+	return r, nil
+}
+
+// Start runs one reader per device queue and one for the router's own
+// stack.
+func (r *Router) Start() {
+	for i, ifc := range r.ifaces {
+		for q, dev := range ifc.queues {
+			r.wg.Go(func() { r.readLoop(dev, i, q) })
+		}
+	}
+	r.wg.Go(func() { r.readLoop(r.local, packet.NoInterface, 0) })
+	r.log.Info("router started", "interfaces", len(r.ifaces))
+}
+
+// Close stops the readers and closes every device; devices the router
+// created disappear with it.
+func (r *Router) Close() error {
+	var errs []error
+	for _, ifc := range r.ifaces {
+		for _, dev := range ifc.queues {
+			errs = append(errs, dev.Close())
+		}
+	}
+	if r.local != nil {
+		errs = append(errs, r.local.Close())
+	}
+	r.wg.Wait()
+	return errors.Join(errs...)
+}
+
+// Reload swaps in cfg: routes, the router's addresses and the pipeline
+// change at once for the next batch. What needs the devices reopened
+// (the set of interfaces, their kind, MTU, fd, netns, peer, offload,
+// queues) is refused, and the running config stays.
+func (r *Router) Reload(cfg *config.Config) error {
+	r.reloadMu.Lock()
+	defer r.reloadMu.Unlock()
+	if err := sameDevices(r.snap.Load().cfg, cfg); err != nil {
+		return err
+	}
+	s, err := newSnapshot(r, cfg)
+	if err != nil {
+		return err
+	}
+	if err := r.local.SetAddresses(addresses(cfg)); err != nil {
+		return fmt.Errorf("router's own stack: %w", err)
+	}
+	r.snap.Store(s)
+	r.log.Info("config reloaded", "file", cfg.File, "routes", len(cfg.Route))
+	return nil
+}
+
+// sameDevices reports, as an error, what cfg changes that a reload cannot.
+func sameDevices(old, cfg *config.Config) error {
+	if len(old.Interface) != len(cfg.Interface) {
+		return fmt.Errorf("reload cannot add or remove interfaces (%d now, %d in %s); restart tungate", len(old.Interface), len(cfg.Interface), cfg.File)
+	}
+	for i, o := range old.Interface {
+		n := cfg.Interface[i]
+		if o.Name != n.Name || o.Kind != n.Kind || o.MTU != n.MTU || o.FD != n.FD || o.Netns != n.Netns ||
+			o.Offload != n.Offload || o.Queues != n.Queues || !slices.Equal(o.Peer, n.Peer) {
+			return fmt.Errorf("%s:%d: reload cannot change interface %q other than its addresses; restart tungate", cfg.File, n.Line, o.Name)
+		}
+	}
+	return nil
+}
+
+// Config is the running config.
+func (r *Router) Config() *config.Config { return r.snap.Load().cfg }
+
+// Routes is the forwarding table, sorted for display.
+func (r *Router) Routes() []RouteInfo {
+	s := r.snap.Load()
+	var out []RouteInfo
+	for rt := range s.fib.Routes() {
+		out = append(out, RouteInfo{
+			Destination: rt.To, Gateway: rt.Via, Metric: rt.Metric,
+			Iface: s.ifaces[rt.Dev].name, Proto: rt.Proto.String(), Use: rt.Use.Load(),
+		})
+	}
+	return out
+}
+
+// RouteInfo is one row of `tungate routes`.
+type RouteInfo struct {
+	Destination netip.Prefix `json:"destination"`
+	Gateway     netip.Addr   `json:"gateway"`
+	Metric      uint32       `json:"metric"`
+	Iface       string       `json:"iface"`
+	Proto       string       `json:"proto"`
+	Use         uint64       `json:"use"`
+}
+
+// Stats copies the live counters.
+func (r *Router) Stats() Stats {
+	st := Stats{Drops: map[string]uint64{}}
+	for _, ifc := range r.ifaces {
+		c := &ifc.counters
+		st.Interfaces = append(st.Interfaces, InterfaceStats{
+			Name: ifc.name, RxPackets: c.rxPackets.Load(), RxBytes: c.rxBytes.Load(),
+			TxPackets: c.txPackets.Load(), TxBytes: c.txBytes.Load(), TxErrors: c.txErrors.Load(),
+		})
+	}
+	s := r.snap.Load()
+	for _, name := range s.pipe.names {
+		sc := r.stageCounters(name)
+		st.Stages = append(st.Stages, sc.snapshot(name, st.Drops))
+		st.ICMP.Sent += sc.replies.Load()
+	}
+	st.Stages = append(st.Stages, r.output.snapshot("output", st.Drops))
+	st.ICMP.RateLimited = r.icmpLimit.Suppressed()
+	return st
+}
+
+// stageCounters returns the live counters of the stage named name, the
+// same across reloads.
+func (r *Router) stageCounters(name string) *stageCounters {
+	r.stagesMu.Lock()
+	defer r.stagesMu.Unlock()
+	sc, ok := r.stages[name]
+	if !ok {
+		sc = &stageCounters{}
+		r.stages[name] = sc
+	}
+	return sc
+}
+
+// indexOf is the index of the interface called name, or -1.
+func (r *Router) indexOf(name string) int {
+	return slices.IndexFunc(r.ifaces, func(i *iface) bool { return i.name == name })
+}
+
+func addresses(cfg *config.Config) []netip.Prefix {
+	var out []netip.Prefix
+	for _, ic := range cfg.Interface {
+		out = append(out, ic.Addresses...)
+	}
+	return out
+}
+
+// stackMTU is the smallest interface MTU, so the router's own packets fit
+// any link, but not below IPv6's minimum link MTU of 1280 (RFC 8200 §5),
+// under which gVisor stops sending IPv6; output fragments IPv4 for
+// smaller links.
+func stackMTU(cfg *config.Config) int {
+	m := 65535
+	for _, ic := range cfg.Interface {
+		m = min(m, ic.MTU)
+	}
+	return max(m, 1280)
+}

@@ -1,0 +1,102 @@
+package router
+
+import (
+	"sync/atomic"
+
+	"github.com/tungate/tungate/router/packet"
+)
+
+// maxStages bounds a pipeline; SPEC knows eight stages.
+const maxStages = 8
+
+// stageCounters are one stage's live counters, kept by name across
+// reloads.
+type stageCounters struct {
+	packets, taken, replies atomic.Uint64
+	drops                   [packet.NumReasons]atomic.Uint64
+}
+
+// ifaceCounters are one interface's live counters.
+type ifaceCounters struct {
+	rxPackets, rxBytes, txPackets, txBytes, txErrors atomic.Uint64
+}
+
+// batchCounters is a reader's private tally for one batch, added to the
+// shared atomics once per batch so the per-packet path touches no shared
+// cache line.
+type batchCounters struct {
+	stagePackets, stageTaken, stageReplies [maxStages]uint64
+	stageDrops                             [maxStages][packet.NumReasons]uint64
+	outputDrops                            [packet.NumReasons]uint64
+}
+
+func (c *batchCounters) drop(stage int, r packet.Reason) { c.stageDrops[stage][r]++ }
+
+// flush adds the tally to the shared counters of the stages and clears it.
+func (c *batchCounters) flush(stages []*stageCounters, output *stageCounters) {
+	for i, sc := range stages {
+		addNonZero(&sc.packets, c.stagePackets[i])
+		addNonZero(&sc.taken, c.stageTaken[i])
+		addNonZero(&sc.replies, c.stageReplies[i])
+		for r, n := range c.stageDrops[i] {
+			addNonZero(&sc.drops[r], n)
+		}
+	}
+	for r, n := range c.outputDrops {
+		addNonZero(&output.drops[r], n)
+	}
+	*c = batchCounters{}
+}
+
+func addNonZero(a *atomic.Uint64, n uint64) {
+	if n != 0 {
+		a.Add(n)
+	}
+}
+
+// Stats is a point-in-time copy of the router's counters, as `tungate
+// stats` shows them.
+type Stats struct {
+	Interfaces []InterfaceStats `json:"interfaces"`
+	Stages     []StageStats     `json:"stages"`
+	// Drops totals every stage's drops by reason.
+	Drops map[string]uint64 `json:"drops"`
+	ICMP  ICMPStats         `json:"icmp"`
+}
+
+// InterfaceStats counts what one interface received and sent.
+type InterfaceStats struct {
+	Name      string `json:"name"`
+	RxPackets uint64 `json:"rx_packets"`
+	RxBytes   uint64 `json:"rx_bytes"`
+	TxPackets uint64 `json:"tx_packets"`
+	TxBytes   uint64 `json:"tx_bytes"`
+	TxErrors  uint64 `json:"tx_errors"`
+}
+
+// StageStats counts what one stage saw and decided. The pseudo-stage
+// "output" counts drops at the devices (fragmentation, write errors).
+type StageStats struct {
+	Name    string            `json:"name"`
+	Packets uint64            `json:"packets"`
+	Taken   uint64            `json:"taken"`
+	Replies uint64            `json:"replies"`
+	Drops   map[string]uint64 `json:"drops"`
+}
+
+// ICMPStats counts the router's ICMP errors.
+type ICMPStats struct {
+	Sent        uint64 `json:"sent"`
+	RateLimited uint64 `json:"rate_limited"`
+}
+
+func (sc *stageCounters) snapshot(name string, total map[string]uint64) StageStats {
+	st := StageStats{Name: name, Packets: sc.packets.Load(), Taken: sc.taken.Load(), Replies: sc.replies.Load(), Drops: map[string]uint64{}}
+	for r := range sc.drops {
+		if n := sc.drops[r].Load(); n != 0 {
+			st.Drops[packet.Reason(r).String()] = n
+			total[packet.Reason(r).String()] += n
+		}
+	}
+	return st
+}
