@@ -298,6 +298,32 @@ addresses = [
 			"tungate.toml:11: interface \"lan0\": addresses: 10.9.9.9/0: a /0 connected prefix would hold every address",
 			"tungate.toml:13: interface \"lan0\": addresses: 192.168.48.1 is listed twice",
 		}},
+		{"odd names, kinds and addresses", `[[interface]]
+name = ".."
+kind = "l3"
+addresses = ["0.0.0.0/8", "127.0.0.1/8", "255.255.255.255/32", "169.254.0.1/16", "fe80::1/64", "ff02::1/64"]
+mtu = 1.5
+fd = 1979-05-27
+netns = ["a"]
+queues = {a = 1}
+offload = "\u001b"
+`, []string{
+			`tungate.toml:2: interface 1: name ".." is not a valid device name`,
+			`tungate.toml:3: interface 1: kind "l3" must be "tun" or "tap"`,
+			"tungate.toml:4: interface 1: addresses: 0.0.0.0 is the unspecified address, not a unicast host address",
+			"tungate.toml:4: interface 1: addresses: 127.0.0.1 is a loopback address, not a unicast host address",
+			"tungate.toml:4: interface 1: addresses: 255.255.255.255 is the broadcast address, not a unicast host address",
+			"tungate.toml:4: interface 1: addresses: ff02::1 is a multicast address, not a unicast host address",
+			"tungate.toml:5: interface 1: mtu must be an integer, not the float 1.5",
+			"tungate.toml:6: interface 1: fd must be an integer, not a date or time",
+			"tungate.toml:7: interface 1: netns must be a string, not an array",
+			"tungate.toml:8: interface 1: queues must be an integer, not a table",
+			`tungate.toml:9: interface 1: offload must be true or false, not the string "\x1b"`,
+		}},
+		{"an array of strings is not an array of tables", `interface = ["lan0"]`, []string{
+			`tungate.toml:1: interface must be an array of tables, [[interface]]; element 1 is the string "lan0"`,
+			"tungate.toml: no [[interface]]",
+		}},
 		{"interface numbers", `[[interface]]
 name = "lan0"
 addresses = ["fd00::1/64"]

@@ -15,7 +15,7 @@ const (
 	minMTU     = 576   // every IPv4 host must take a 576-byte datagram (RFC 791)
 	minIPv6MTU = 1280  // IPv6's minimum link MTU (RFC 8200 §5)
 	maxMTU     = 65535 // the largest IPv4 packet; IPv6 jumbograms are out of scope
-	maxQueues  = 16
+	maxQueues  = 16    // more reader queues than cores would only contend
 )
 
 // decodeInterfaces decodes the [[interface]] tables. A repeated name is

@@ -30,12 +30,13 @@ func Load(path string) (*Config, error) {
 // it returns every problem it found, each an *Error, joined in file order.
 func Parse(file string, data []byte) (*Config, error) {
 	errs := &errorList{file: file}
+	src := string(data)
 	var doc map[string]any
-	if _, err := toml.Decode(string(data), &doc); err != nil {
+	if _, err := toml.Decode(src, &doc); err != nil {
 		syntaxError(errs, err)
 		return nil, errs.err()
 	}
-	root := &table{errs: errs, m: doc, pos: locate(string(data))}
+	root := &table{errs: errs, m: doc, pos: locate(src)}
 	c := decodeConfig(root)
 	c.File = file
 	checkInterfaces(errs, c.Interface)

@@ -73,7 +73,8 @@ func implementedStages() []string {
 	return names
 }
 
-// decodePipeline decodes [pipeline]; t is nil when the file has none.
+// decodePipeline decodes [pipeline]; without it (t is nil) or without
+// stages, the pipeline is DefaultStages.
 func decodePipeline(t *table) []string {
 	items, ok := t.strs("stages")
 	t.unknownKeys()

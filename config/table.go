@@ -155,10 +155,10 @@ func (t *table) tables(key string) []*table {
 	case []map[string]any:
 		ms = v
 	case []any:
-		for _, e := range v {
+		for i, e := range v {
 			m, ok := e.(map[string]any)
 			if !ok {
-				t.errorf(t.line(key), "%s must be an array of tables, [[%s]], not an array of %s", key, key, describe(e))
+				t.errorf(t.line(key), "%s must be an array of tables, [[%s]]; element %d is %s", key, key, i+1, describe(e))
 				return nil
 			}
 			ms = append(ms, m)

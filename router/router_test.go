@@ -3,6 +3,7 @@ package router
 import (
 	"net/netip"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -34,7 +35,7 @@ func testConfig() *config.Config {
 			{To: netip.MustParsePrefix("203.0.113.0/24"), Via: netip.MustParseAddr("198.18.0.1"), Dev: "wan0"},
 			{To: netip.MustParsePrefix("2001:db8::/32"), Via: netip.MustParseAddr("fd18::1"), Dev: "wan0"},
 		},
-		Pipeline: config.Pipeline{Stages: config.DefaultStages},
+		Pipeline: config.Pipeline{Stages: slices.Clone(config.DefaultStages)},
 	}
 }
 

@@ -3,6 +3,8 @@ package router
 import (
 	"errors"
 	"os"
+
+	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"time"
 
 	"github.com/tungate/tungate/router/fragment"
@@ -168,8 +170,14 @@ func (w *worker) fragment(p *packet.Packet, mtu int) {
 		return
 	}
 	// Each fragment carries at least mtu-60 bytes of payload (60 is the
-	// largest IPv4 header), rounded down to a multiple of 8.
-	first, views := w.takeSpares(p.Len/((mtu-60)&^7) + 1)
+	// largest IPv4 header), rounded down to a multiple of 8; config keeps
+	// every MTU at 576 or more (RFC 791's minimum datagram).
+	perFragment := (mtu - header.IPv4MaximumHeaderSize) &^ 7
+	if perFragment <= 0 {
+		w.counts.outputDrops[packet.ReasonFragmentFailed]++
+		return
+	}
+	first, views := w.takeSpares(p.Len/perFragment + 1)
 	n, err := fragment.IPv4(p.Data(), mtu, views)
 	if err != nil {
 		w.counts.outputDrops[packet.ReasonFragmentFailed]++

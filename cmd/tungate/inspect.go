@@ -16,10 +16,6 @@ import (
 	"github.com/tungate/tungate/router/admin"
 )
 
-// defaultSocket is where the inspection commands look without --socket
-// or -c.
-const defaultSocket = "/run/tungate/admin.sock"
-
 // inspectFlags parses the flags every inspection command shares and
 // returns a client for the socket they name.
 func inspectFlags(name string, args []string) (c *admin.Client, asJSON bool, err error) {
@@ -44,7 +40,7 @@ func inspectFlags(name string, args []string) (c *admin.Client, asJSON bool, err
 		}
 	}
 	if path == "" {
-		path = defaultSocket
+		path = config.DefaultAdminSocket
 	}
 	return admin.NewClient(path), asJSON, nil
 }

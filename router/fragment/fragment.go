@@ -81,9 +81,10 @@ func IPv4(pkt []byte, mtu int, out [][]byte) (int, error) {
 
 	// RFC 1812 §4.2.2.7: "When a router fragments an IP datagram, it
 	// SHOULD minimize the number of fragments." So every fragment but the
-	// last is as large as the MTU allows: data rounded down to whole
-	// blocks, since "the first [portion] must be" "an integral multiple
-	// of 8 octets".
+	// last is as large as the MTU allows, its data cut to whole blocks:
+	// RFC 791 divides the data "into two portions on a 8 octet (64 bit)
+	// boundary (the second portion might not be an integral multiple of 8
+	// octets, but the first must be)".
 	hlen := int(ip.HeaderLength())
 	firstData := (mtu - hlen) &^ (fragmentBlock - 1)
 	if firstData < fragmentBlock {

@@ -114,8 +114,9 @@ var v6Messages = [numKinds]v6Message{
 }
 
 const (
-	// hopLimit is the TTL / hop limit of every error: a common default
-	// (RFC 1700's IP TTL), enough to cross any real path back.
+	// hopLimit is the TTL / hop limit of every error. RFC 1700: "The
+	// current recommended default time to live (TTL) for the Internet
+	// Protocol (IP) is 64."
 	hopLimit = 64
 
 	// precedenceInternetControl is the IPv4 TOS byte with precedence 6.
@@ -301,9 +302,10 @@ func Build(p *packet.Packet, k Kind, mtu uint32, src netip.Addr) bool {
 	return true
 }
 
-// makeRoom makes the packet total bytes long, moving the first keep bytes
-// of the original to just after the new headers. copy is a memmove, so the
-// overlap of old and new place is fine.
+// makeRoom resizes the packet to headers+keep bytes, moving the first keep
+// bytes of the original to just after the new headers (copy is a memmove,
+// so old and new place may overlap), and returns it. It returns nil, with
+// p untouched, when the buffer's capacity is too small.
 func makeRoom(p *packet.Packet, headers, keep int) []byte {
 	total := headers + keep
 	end := p.Start + total

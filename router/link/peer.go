@@ -12,8 +12,8 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Peer is the kernel side of a TUN device: what slirp4netns --configure
-// does for a container.
+// Peer is the kernel side of a TUN or TAP device: what slirp4netns
+// --configure does for a container.
 type Peer struct {
 	// Netns names a network namespace (/run/netns/NAME) to move the device
 	// into; "" leaves it where it is.
@@ -27,22 +27,22 @@ type Peer struct {
 	Gateways []netip.Addr
 }
 
-// ConfigurePeer sets up the kernel side of the device through netlink: it
+// configurePeer sets up the kernel side of the device through netlink: it
 // moves the link into p.Netns, then, in the namespace the link is in, sets
-// the MTU (when TUNOptions.MTU > 0), brings the link up, adds p.Addresses
-// (IPv6 without duplicate address detection, so they are usable at once)
-// and the default routes. With a zero Peer it only sets the MTU and brings
-// the link up. It needs CAP_NET_ADMIN over the device's namespace (and the
+// the MTU (when d.mtu > 0), brings the link up, adds p.Addresses (IPv6
+// without duplicate address detection, so they are usable at once) and the
+// default routes. With a zero Peer it only sets the MTU and brings the link
+// up. It needs CAP_NET_ADMIN over the device's namespace (and the
 // target's), and fails rather than replace an existing default route.
-func (t *TUN) ConfigurePeer(p Peer) error {
-	if err := t.configurePeer(p); err != nil {
-		return fmt.Errorf("link: configure %s: %w", t.name, err)
+func (d netdev) configurePeer(p Peer) error {
+	if err := d.configure(p); err != nil {
+		return fmt.Errorf("link: configure %s: %w", d.name, err)
 	}
 	return nil
 }
 
-func (t *TUN) configurePeer(p Peer) error {
-	fd, err := t.queues[0].deviceNetns()
+func (d netdev) configure(p Peer) error {
+	fd, err := d.netns()
 	if err != nil {
 		return err
 	}
@@ -54,7 +54,7 @@ func (t *TUN) configurePeer(p Peer) error {
 			return fmt.Errorf("netns %q: %w", p.Netns, err)
 		}
 		defer target.Close()
-		if err := moveLink(ns, t.name, target); err != nil {
+		if err := moveLink(ns, d.name, target); err != nil {
 			return fmt.Errorf("move to netns %q: %w", p.Netns, err)
 		}
 		ns = target
@@ -66,11 +66,11 @@ func (t *TUN) configurePeer(p Peer) error {
 	defer h.Close()
 	// Names are unique per namespace, and the move would have failed on a
 	// clash, so the name finds our device; its index may have changed.
-	link, err := h.LinkByName(t.name)
+	link, err := h.LinkByName(d.name)
 	if err != nil {
 		return err
 	}
-	return t.setUp(h, link, p)
+	return d.setUp(h, link, p)
 }
 
 func moveLink(from netns.NsHandle, name string, to netns.NsHandle) error {
@@ -88,10 +88,10 @@ func moveLink(from netns.NsHandle, name string, to netns.NsHandle) error {
 
 // setUp configures the link in its final namespace. The link goes up before
 // the routes are added: the kernel refuses a route over a down link.
-func (t *TUN) setUp(h *netlink.Handle, link netlink.Link, p Peer) error {
-	if t.mtu > 0 {
-		if err := h.LinkSetMTU(link, t.mtu); err != nil {
-			return fmt.Errorf("mtu %d: %w", t.mtu, err)
+func (d netdev) setUp(h *netlink.Handle, link netlink.Link, p Peer) error {
+	if d.mtu > 0 {
+		if err := h.LinkSetMTU(link, d.mtu); err != nil {
+			return fmt.Errorf("mtu %d: %w", d.mtu, err)
 		}
 	}
 	if err := h.LinkSetUp(link); err != nil {
@@ -150,8 +150,10 @@ func peerAddr(p netip.Prefix) *netlink.Addr {
 		Mask: net.CIDRMask(p.Bits(), a.BitLen()),
 	}}
 	if a.Is6() {
-		// A TUN has no link layer to detect duplicates on; waiting for DAD
-		// would leave the address tentative (unusable) for a second or more.
+		// A TUN has no link layer to detect duplicates on. On a TAP the
+		// router, whose config assigns these addresses, owns the segment's
+		// plan; there DAD would only leave the address tentative (unusable)
+		// for a second or more.
 		addr.Flags = unix.IFA_F_NODAD
 	}
 	return addr
@@ -196,8 +198,10 @@ func defaultRoute(index int, is4 bool, gw netip.Addr) *netlink.Route {
 	if gw.IsValid() {
 		r.Gw = gw.AsSlice()
 		r.Scope = netlink.SCOPE_UNIVERSE
-		// On a point-to-point TUN any gateway is reachable; onlink lets the
-		// router's address lie outside the peer's prefix (a /32 peer).
+		// On a point-to-point TUN any gateway is reachable, and on a TAP
+		// the kernel resolves it by ARP or NDP on the link whatever its
+		// prefix; onlink lets the router's address lie outside the peer's
+		// prefix (a /32 peer).
 		r.Flags = int(netlink.FLAG_ONLINK)
 	}
 	return r

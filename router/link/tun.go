@@ -24,7 +24,8 @@ type TUNOptions struct {
 	Offload bool
 	// FD is -1 to create the device, else an open TUN fd inherited from a
 	// privileged parent (opened with IFF_TUN|IFF_NO_PI). Mind the zero
-	// value: 0 means stdin. OpenTUN takes ownership of the fd.
+	// value: 0 means stdin. OpenTUN takes ownership of the fd, and closes
+	// it on error.
 	FD int
 	// Queues opens a created device IFF_MULTI_QUEUE with this many queues,
 	// one fd each; the kernel spreads flows over them by hash. 0 or 1 opens
@@ -47,16 +48,14 @@ type TUN struct {
 // does, with CAP_NET_ADMIN. A created link stays down until then, and
 // writes to a down TUN fail with EIO.
 //
-// wireguard's netlink listener is never started (every fd is wrapped with
-// tun.CreateUnmonitoredTUNFromFD): it binds to the namespace the device was
-// created in, so it goes deaf once the device moves; it needs its Events
-// channel drained or it blocks; and a netlink error on its socket (ENOBUFS
-// when link events burst) would surface as a Read error. The router tracks
-// the MTU itself and needs no events.
+// Every fd is wrapped with tun.CreateUnmonitoredTUNFromFD, so wireguard's
+// netlink listener never runs: it listens in the namespace the device was
+// created in and hears nothing once the device moves; its Events channel
+// (5 slots) blocks it unless drained; a netlink error on its socket (ENOBUFS
+// when link events burst) would come out of Read; and its MTU calls look the
+// name up in the calling thread's namespace (ENODEV once the device moved).
+// The router tracks the MTU itself and needs no events.
 func OpenTUN(opt TUNOptions) (*TUN, error) {
-	if opt.Queues < 0 {
-		return nil, fmt.Errorf("link: %d queues", opt.Queues)
-	}
 	if opt.FD >= 0 {
 		return inheritTUN(opt)
 	}
@@ -64,9 +63,9 @@ func OpenTUN(opt TUNOptions) (*TUN, error) {
 }
 
 func inheritTUN(opt TUNOptions) (*TUN, error) {
-	if opt.Queues > 1 {
+	if opt.Queues > 1 || opt.Queues < 0 {
 		unix.Close(opt.FD)
-		return nil, errors.New("link: an inherited TUN fd is one queue; queues must be 1")
+		return nil, fmt.Errorf("link: an inherited TUN fd is one queue; queues must be 1, not %d", opt.Queues)
 	}
 	// Our children (and the router's) must not keep the device alive.
 	unix.CloseOnExec(opt.FD)
@@ -78,6 +77,9 @@ func inheritTUN(opt TUNOptions) (*TUN, error) {
 }
 
 func createTUN(opt TUNOptions) (*TUN, error) {
+	if opt.Queues < 0 {
+		return nil, fmt.Errorf("link: tun %q: %d queues", opt.Name, opt.Queues)
+	}
 	flags := uint16(unix.IFF_TUN | unix.IFF_NO_PI)
 	if opt.Offload {
 		flags |= unix.IFF_VNET_HDR

@@ -55,10 +55,7 @@ func (p *Packet) parseIPv4(h header.IPv4) Reason {
 	p.Dst = netip.AddrFrom4([4]byte(h.DestinationAddressSlice()))
 	p.NonFirstFragment = h.FragmentOffset() != 0
 	p.Fragment = p.NonFirstFragment || h.More()
-	if martian(p.Src, p.Dst) {
-		return ReasonBadAddress
-	}
-	return ReasonNone
+	return checkAddresses(p.Src, p.Dst)
 }
 
 func (p *Packet) parseIPv6(h header.IPv6) Reason {
@@ -80,10 +77,7 @@ func (p *Packet) parseIPv6(h header.IPv6) Reason {
 	if r := p.walkExtensionHeaders(h); r != ReasonNone {
 		return r
 	}
-	if martian(p.Src, p.Dst) {
-		return ReasonBadAddress
-	}
-	return ReasonNone
+	return checkAddresses(p.Src, p.Dst)
 }
 
 // walkExtensionHeaders finds the transport protocol and where its header
@@ -123,19 +117,39 @@ func (p *Packet) walkExtensionHeaders(h header.IPv6) Reason {
 	return ReasonBadHeaderLength
 }
 
-// martian reports addresses a router must neither forward nor answer.
+// checkAddresses refuses packets a router must neither forward nor
+// answer, and link-scoped ones it does not forward.
+func checkAddresses(src, dst netip.Addr) Reason {
+	switch {
+	case martian(src, dst):
+		return ReasonBadAddress
+	case linkScoped(src, dst):
+		return ReasonLinkScope
+	}
+	return ReasonNone
+}
+
+// martian reports addresses that are never valid on the wire.
 //
 // RFC 1812 §5.3.7: a router SHOULD NOT forward a packet whose source is
 // 0/8, 127/8, a multicast or a class E address, nor one addressed to 0/8
-// or 127/8. RFC 3927 §7 and RFC 4291 §2.5.6: link-local addresses never
-// leave their link, and tungate's links have none of their own.
+// or 127/8.
 func martian(src, dst netip.Addr) bool {
 	switch {
-	case src.IsLoopback(), src.IsMulticast(), src.IsLinkLocalUnicast(), dst.IsLoopback(), dst.IsLinkLocalUnicast(), dst.IsUnspecified():
+	case src.IsLoopback(), src.IsMulticast(), dst.IsLoopback(), dst.IsUnspecified():
 		return true
 	case src.Is4():
 		a, d := src.As4(), dst.As4()
 		return a[0] == 0 || a[0] >= 240 || d[0] == 0
 	}
 	return false
+}
+
+// linkScoped reports traffic that belongs to one link: RFC 3927 §7 and
+// RFC 4291 §2.5.6 keep link-local addresses on their link, and tungate
+// routes unicast only (multicast and broadcast stay on their link too).
+// Hosts send such packets on their own (IPv6 router solicitations, MLD).
+func linkScoped(src, dst netip.Addr) bool {
+	return src.IsLinkLocalUnicast() || dst.IsLinkLocalUnicast() || dst.IsMulticast() ||
+		dst == netip.AddrFrom4([4]byte{255, 255, 255, 255})
 }

@@ -121,7 +121,9 @@ func TestParse(t *testing.T) {
 		{name: "zero-network source", pkt: v4("0.1.2.3", "198.18.0.1", 8), reason: ReasonBadAddress},
 		{name: "class E source", pkt: v4("240.0.0.1", "198.18.0.1", 8), reason: ReasonBadAddress},
 		{name: "multicast source", pkt: v4("224.0.0.1", "198.18.0.1", 8), reason: ReasonBadAddress},
-		{name: "link-local destination", pkt: v4("192.168.46.2", "169.254.1.1", 8), reason: ReasonBadAddress},
+		{name: "link-local destination", pkt: v4("192.168.46.2", "169.254.1.1", 8), reason: ReasonLinkScope},
+		{name: "multicast destination", pkt: v4("192.168.46.2", "239.1.1.1", 8), reason: ReasonLinkScope},
+		{name: "limited broadcast", pkt: v4("192.168.46.2", "255.255.255.255", 8), reason: ReasonLinkScope},
 		{name: "IPv6 UDP", pkt: v6("fd46::2", "fd18::1", udp, nil, 8), check: func(t *testing.T, p *Packet) {
 			if p.Version != 6 || p.HeaderLen != 40 || p.Proto != udp || p.Dst.String() != "fd18::1" {
 				t.Errorf("view %+v", p)
@@ -143,7 +145,8 @@ func TestParse(t *testing.T) {
 		{name: "IPv6 payload length beyond the packet", pkt: v6("fd46::2", "fd18::1", udp, nil, 8)[:44], reason: ReasonBadTotalLength},
 		{name: "IPv6 extension header past the packet", pkt: v6("fd46::2", "fd18::1", uint8(header.IPv6HopByHopOptionsExtHdrIdentifier), []byte{udp, 5}, 0), reason: ReasonTruncated},
 		{name: "IPv6 multicast source", pkt: v6("ff02::1", "fd18::1", udp, nil, 8), reason: ReasonBadAddress},
-		{name: "IPv6 link-local source", pkt: v6("fe80::1", "fd18::1", udp, nil, 8), reason: ReasonBadAddress},
+		{name: "IPv6 link-local source", pkt: v6("fe80::1", "fd18::1", udp, nil, 8), reason: ReasonLinkScope},
+		{name: "IPv6 router solicitation", pkt: v6("fe80::1", "ff02::2", uint8(header.ICMPv6ProtocolNumber), nil, 8), reason: ReasonLinkScope},
 		{name: "IPv6 loopback destination", pkt: v6("fd46::2", "::1", udp, nil, 8), reason: ReasonBadAddress},
 	}
 	for _, tc := range tests {

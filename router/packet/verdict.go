@@ -47,6 +47,7 @@ const (
 	ReasonBadTotalLength  // IPv4 total length / IPv6 payload length disagrees with the packet
 	ReasonBadChecksum     // IPv4 header checksum
 	ReasonBadAddress      // martian source or destination (RFC 1812 §5.3.7)
+	ReasonLinkScope       // link-local or multicast: not forwarded between links
 	// local
 	ReasonLocalUnreachable // to the router's own address, no one listens and no answer may be sent
 	ReasonLocalQueueFull   // the router's own stack could not take it
@@ -70,6 +71,7 @@ var reasonNames = [NumReasons]string{
 	ReasonBadTotalLength:   "bad_total_length",
 	ReasonBadChecksum:      "bad_checksum",
 	ReasonBadAddress:       "bad_address",
+	ReasonLinkScope:        "link_scope",
 	ReasonLocalUnreachable: "local_unreachable",
 	ReasonLocalQueueFull:   "local_queue_full",
 	ReasonNoRoute:          "no_route",
