@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 const validConfig = `# a full config of what this version supports
@@ -31,6 +32,13 @@ name = "wan0"
 addresses = ["18.18.18.8/24"]
 fd = 3
 
+[[interface]]
+name = "eth0"
+kind = "tap"
+addresses = ["192.168.50.1/24", "fd50::1/64"]
+mac = "02:00:00:00:50:01"
+router_advertisements = true
+
 [[route]]
 to = "default"
 via = "18.18.18.1"
@@ -45,8 +53,31 @@ dev = "lan0"
 to = "10.0.0.0/8"
 dev = "wan0"
 
+[[route]]
+to = "fd60::/64"
+via = "fe80::2"
+dev = "eth0"
+
+[[neighbor]]
+ip = "192.168.50.2"
+mac = "00:50:56:F4:6C:F2"
+dev = "eth0"
+
+[[neighbor]]
+ip = "fe80::2"
+mac = "0050.56f4.6cf3"
+dev = "eth0"
+
+[arp]
+reachable = "5s"
+stale = "1m30s"
+retries = 5
+retry_interval = "250ms"
+queue = 16
+max_entries = 100
+
 [pipeline]
-stages = ["validate", "local", "route", "ttl"]
+stages = ["validate", "local", "route", "ttl", "neighbor"]
 `
 
 func TestParseValid(t *testing.T) {
@@ -77,13 +108,37 @@ func TestParseValid(t *testing.T) {
 			Offload:   true,
 			Queues:    1,
 			Line:      17,
+		}, {
+			Name:                 "eth0",
+			Kind:                 KindTAP,
+			Addresses:            []netip.Prefix{netip.MustParsePrefix("192.168.50.1/24"), netip.MustParsePrefix("fd50::1/64")},
+			MTU:                  1500,
+			FD:                   -1,
+			Offload:              false,
+			Queues:               1,
+			MAC:                  MAC{0x02, 0, 0, 0, 0x50, 0x01},
+			RouterAdvertisements: true,
+			Line:                 22,
 		}},
 		Route: []Route{
-			{To: netip.MustParsePrefix("0.0.0.0/0"), Via: netip.MustParseAddr("18.18.18.1"), Dev: "wan0", Metric: 100, Line: 22},
-			{To: netip.MustParsePrefix("::/0"), Via: netip.MustParseAddr("fd46::fe"), Dev: "lan0", Line: 27},
-			{To: netip.MustParsePrefix("10.0.0.0/8"), Dev: "wan0", Line: 32},
+			{To: netip.MustParsePrefix("0.0.0.0/0"), Via: netip.MustParseAddr("18.18.18.1"), Dev: "wan0", Metric: 100, Line: 29},
+			{To: netip.MustParsePrefix("::/0"), Via: netip.MustParseAddr("fd46::fe"), Dev: "lan0", Line: 34},
+			{To: netip.MustParsePrefix("10.0.0.0/8"), Dev: "wan0", Line: 39},
+			{To: netip.MustParsePrefix("fd60::/64"), Via: netip.MustParseAddr("fe80::2"), Dev: "eth0", Line: 43},
 		},
-		Pipeline: Pipeline{Stages: []string{"validate", "local", "route", "ttl"}},
+		Neighbor: []Neighbor{
+			{IP: netip.MustParseAddr("192.168.50.2"), MAC: MAC{0x00, 0x50, 0x56, 0xf4, 0x6c, 0xf2}, Dev: "eth0", Line: 48},
+			{IP: netip.MustParseAddr("fe80::2"), MAC: MAC{0x00, 0x50, 0x56, 0xf4, 0x6c, 0xf3}, Dev: "eth0", Line: 53},
+		},
+		ARP: ARP{
+			Reachable:     5 * time.Second,
+			Stale:         90 * time.Second,
+			Retries:       5,
+			RetryInterval: 250 * time.Millisecond,
+			Queue:         16,
+			MaxEntries:    100,
+		},
+		Pipeline: Pipeline{Stages: []string{"validate", "local", "route", "ttl", "neighbor"}},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("got  %+v\nwant %+v", c, want)
@@ -96,9 +151,19 @@ func TestParseDefaults(t *testing.T) {
 name = "tun0"
 addresses = ["10.0.0.1/24"]
 
+[[interface]]
+name = "tap0"
+kind = "tap"
+addresses = ["10.1.0.1/24"]
+
 [[route]]
 to = "default"
 via = "10.0.0.2"
+
+[[neighbor]]
+ip = "10.1.0.2"
+mac = "02:00:00:00:00:02"
+dev = "tap0"
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -107,8 +172,23 @@ via = "10.0.0.2"
 		t.Errorf("router = %+v, want %+v", c.Router, want)
 	}
 	in := c.Interface[0]
-	if in.Kind != KindTUN || in.MTU != 1500 || in.FD != -1 || !in.Offload || in.Queues != 1 || in.Netns != "" || in.Peer != nil {
+	if in.Kind != KindTUN || in.MTU != 1500 || in.FD != -1 || !in.Offload || in.Queues != 1 || in.Netns != "" || in.Peer != nil ||
+		in.MAC != (MAC{}) || in.RouterAdvertisements {
 		t.Errorf("interface defaults: %+v", in)
+	}
+	// A tap has no offload (SPEC: tun only) and a MAC the router makes.
+	tap := c.Interface[1]
+	if tap.Kind != KindTAP || tap.MTU != 1500 || tap.FD != -1 || tap.Offload || tap.Queues != 1 || tap.MAC != (MAC{}) || tap.RouterAdvertisements {
+		t.Errorf("tap interface defaults: %+v", tap)
+	}
+	want := Neighbor{IP: netip.MustParseAddr("10.1.0.2"), MAC: MAC{2, 0, 0, 0, 0, 2}, Dev: "tap0", Line: 15}
+	if len(c.Neighbor) != 1 || c.Neighbor[0] != want {
+		t.Errorf("neighbors = %+v, want %+v", c.Neighbor, want)
+	}
+	// SPEC's defaults, spelled out: DefaultARP must not drift from them.
+	arp := ARP{Reachable: 30 * time.Second, Stale: 10 * time.Minute, Retries: 3, RetryInterval: time.Second, Queue: 64, MaxEntries: 4096}
+	if c.ARP != arp || DefaultARP != arp {
+		t.Errorf("arp = %+v, DefaultARP = %+v, want %+v", c.ARP, DefaultARP, arp)
 	}
 	if r := c.Route[0]; r.Dev != "tun0" || r.Metric != 0 || r.To != netip.MustParsePrefix("0.0.0.0/0") {
 		t.Errorf("route = %+v, want dev tun0 from via, metric 0, 0.0.0.0/0", r)
@@ -127,6 +207,13 @@ via = "10.0.0.2"
 const iface = `[[interface]]
 name = "lan0"
 addresses = ["192.168.46.1/24"]
+`
+
+// tap is a valid tap interface to build error cases on.
+const tap = `[[interface]]
+name = "lan0"
+kind = "tap"
+addresses = ["192.168.46.1/24", "fd46::1/64"]
 `
 
 // TestParseErrors lists configs and the complete error output each must
@@ -184,9 +271,6 @@ stage = []
 			`tungate.toml:3: interface "wan0": unknown key "bogus"`,
 		}},
 		{"later tables", iface + `
-[[neighbor]]
-ip = "192.168.46.2"
-[arp]
 [[snat]]
 out = "lan0"
 [[snat]]
@@ -197,27 +281,267 @@ out = "lan0"
 [service.health]
 [conntrack]
 `, []string{
-			"tungate.toml:5: [[neighbor]] is not supported yet by this version",
-			"tungate.toml:7: [arp] is not supported yet by this version",
-			"tungate.toml:8: [[snat]] is not supported yet by this version",
-			"tungate.toml:11: [[forward]] is not supported yet by this version",
-			"tungate.toml:12: [filter] is not supported yet by this version",
-			"tungate.toml:14: [[service]] is not supported yet by this version",
-			"tungate.toml:16: [conntrack] is not supported yet by this version",
+			"tungate.toml:5: [[snat]] is not supported yet by this version",
+			"tungate.toml:8: [[forward]] is not supported yet by this version",
+			"tungate.toml:9: [filter] is not supported yet by this version",
+			"tungate.toml:11: [[service]] is not supported yet by this version",
+			"tungate.toml:13: [conntrack] is not supported yet by this version",
 		}},
-		{"tap things", `[[interface]]
+		{"tun keys on a tap, tap keys on a tun", `[[interface]]
 name = "lan0"
 kind = "tap"
-mac = "02:00:00:00:00:01"
-router_advertisements = true
 offload = true
 queues = 2
+[[interface]]
+name = "wan0"
+mac = "02:00:00:00:00:01"
+router_advertisements = false
+[[interface]]
+name = "odd0"
+kind = "l2"
+mac = "02:00:00:00:00:02"
+offload = false
 `, []string{
-			`tungate.toml:3: interface "lan0": kind "tap" is not supported yet by this version`,
-			`tungate.toml:4: interface "lan0": mac, like tap interfaces, is not supported yet by this version`,
-			`tungate.toml:5: interface "lan0": router_advertisements, like tap interfaces, is not supported yet by this version`,
-			`tungate.toml:6: interface "lan0": offload is for tun interfaces only`,
-			`tungate.toml:7: interface "lan0": queues is for tun interfaces only`,
+			`tungate.toml:4: interface "lan0": offload is for tun interfaces only`,
+			`tungate.toml:5: interface "lan0": queues is for tun interfaces only`,
+			`tungate.toml:8: interface "wan0": mac is for tap interfaces only`,
+			`tungate.toml:9: interface "wan0": router_advertisements is for tap interfaces only`,
+			// A bad kind is one error, not one per key.
+			`tungate.toml:12: interface "odd0": kind "l2" must be "tun" or "tap"`,
+		}},
+		{"macs", `[[interface]]
+name = "tap0"
+kind = "tap"
+mac = "02:00:00:00:00"
+[[interface]]
+name = "tap1"
+kind = "tap"
+mac = "01:00:5e:00:00:01"
+[[interface]]
+name = "tap2"
+kind = "tap"
+mac = "FF:FF:FF:FF:FF:FF"
+[[interface]]
+name = "tap3"
+kind = "tap"
+mac = "00-00-00-00-00-00"
+[[interface]]
+name = "tap4"
+kind = "tap"
+mac = "02:00:00:ff:fe:00:00:01"
+[[interface]]
+name = "tap5"
+kind = 4
+mac = 0x0200_0000_0001
+`, []string{
+			`tungate.toml:4: interface "tap0": mac "02:00:00:00:00" is not a MAC address like "02:00:00:00:00:01"`,
+			`tungate.toml:8: interface "tap1": mac 01:00:5e:00:00:01 is a multicast address (the lowest bit of its first byte is set), not a host's address`,
+			`tungate.toml:12: interface "tap2": mac FF:FF:FF:FF:FF:FF is the broadcast address, not a host's address`,
+			`tungate.toml:16: interface "tap3": mac 00-00-00-00-00-00 is all zeros, not a host's address`,
+			`tungate.toml:20: interface "tap4": mac 02:00:00:ff:fe:00:00:01 is 8 bytes; an Ethernet address has 6`,
+			`tungate.toml:23: interface "tap5": kind must be a string, not the integer 4`,
+			`tungate.toml:24: interface "tap5": mac must be a string, not the integer 2199023255553`,
+		}},
+		{"router advertisements need a /64", `[[interface]]
+name = "lan0"
+kind = "tap"
+addresses = ["192.168.46.1/24", "fd46::1/80", "fd47::1/48"]
+router_advertisements = true
+[[interface]]
+name = "lan1"
+kind = "tap"
+addresses = ["fe80::1/64"]
+router_advertisements = true
+[[interface]]
+name = "lan2"
+kind = "tap"
+router_advertisements = "yes"
+[[interface]]
+name = "lan3"
+kind = "tap"
+addresses = ["10.3.0.1/24"]
+router_advertisements = false
+`, []string{
+			`tungate.toml:5: interface "lan0": router_advertisements needs an IPv6 address with a /64 prefix (not link-local) on this interface to advertise: ` +
+				`SLAAC forms addresses only in a /64 (RFC 4862 §5.5.3, RFC 4291 §2.5.1)`,
+			`tungate.toml:10: interface "lan1": router_advertisements needs an IPv6 address with a /64 prefix (not link-local)`,
+			`tungate.toml:14: interface "lan2": router_advertisements must be true or false, not the string "yes"`,
+		}},
+		{"arp values", iface + `[arp]
+reachable = "0s"
+stale = "10"
+retries = 0
+retry_interval = "-1s"
+queue = 65536
+max_entries = 0
+bogus = 1
+`, []string{
+			`tungate.toml:5: arp: reachable "0s" must be more than 0`,
+			`tungate.toml:6: arp: stale "10" is not a duration: missing unit; write it like "30s" or "2h4m"`,
+			"tungate.toml:7: arp: retries 0 is out of range 1..100",
+			`tungate.toml:8: arp: retry_interval "-1s" must be more than 0`,
+			"tungate.toml:9: arp: queue 65536 is out of range 1..65535",
+			"tungate.toml:10: arp: max_entries 0 is out of range 1..2147483647",
+			`tungate.toml:11: arp: unknown key "bogus"`,
+		}},
+		{"arp types", iface + `[arp]
+reachable = 30
+stale = "1d"
+retries = 101
+retry_interval = "soon"
+queue = "64"
+`, []string{
+			"tungate.toml:5: arp: reachable must be a string, not the integer 30",
+			`tungate.toml:6: arp: stale "1d" is not a duration: unknown unit "d"; write it like "30s" or "2h4m"`,
+			"tungate.toml:7: arp: retries 101 is out of range 1..100",
+			`tungate.toml:8: arp: retry_interval "soon" is not a duration; write it like "30s" or "2h4m"`,
+			`tungate.toml:9: arp: queue must be an integer, not the string "64"`,
+		}},
+		{"arp of the wrong shape", "arp = [1]\n" + iface, []string{
+			"tungate.toml:1: arp must be a table, [arp], not an array",
+		}},
+		{"neighbor values", tap + `
+[[neighbor]]
+[[neighbor]]
+ip = "fe80::2%lan0"
+mac = "02:00:00:00:00"
+dev = ""
+[[neighbor]]
+ip = "192.168.46.2"
+mac = "02:00:00:00:00:02"
+dev = "lan0"
+[[neighbor]]
+ip = "192.168.46.2"
+mac = "02:00:00:00:00:03"
+dev = "lan0"
+[[neighbor]]
+ip = "ff02::1"
+mac = "33:33:00:00:00:01"
+dev = "lan0"
+state = "permanent"
+`, []string{
+			"tungate.toml:6: neighbor 1: ip is required",
+			"tungate.toml:6: neighbor 1: mac is required",
+			"tungate.toml:6: neighbor 1: dev is required",
+			"tungate.toml:8: neighbor 2: ip fe80::2%lan0: name the interface with dev, not with a zone",
+			`tungate.toml:9: neighbor 2: mac "02:00:00:00:00" is not a MAC address like "02:00:00:00:00:01"`,
+			"tungate.toml:10: neighbor 2: dev is empty; name the tap interface the neighbor is on",
+			"tungate.toml:15: neighbor 4: same dev (lan0) and ip (192.168.46.2) as neighbor 3",
+			"tungate.toml:20: neighbor 5: ip ff02::1 is a multicast address, not a unicast host address",
+			"tungate.toml:21: neighbor 5: mac 33:33:00:00:00:01 is a multicast address",
+			`tungate.toml:23: neighbor 5: unknown key "state"`,
+		}},
+		{"neighbors against interfaces", tap + `mac = "02:00:00:00:00:01"
+[[interface]]
+name = "wan0"
+addresses = ["18.18.18.8/24"]
+[[neighbor]]
+ip = "192.168.46.2"
+mac = "02:00:00:00:00:02"
+dev = "eth9"
+[[neighbor]]
+ip = "18.18.18.1"
+mac = "02:00:00:00:00:02"
+dev = "wan0"
+[[neighbor]]
+ip = "18.18.18.1"
+mac = "02:00:00:00:00:02"
+dev = "lan0"
+[[neighbor]]
+ip = "169.254.0.1"
+mac = "02:00:00:00:00:02"
+dev = "lan0"
+[[neighbor]]
+ip = "192.168.46.1"
+mac = "02:00:00:00:00:02"
+dev = "lan0"
+[[neighbor]]
+ip = "192.168.46.255"
+mac = "02:00:00:00:00:02"
+dev = "lan0"
+[[neighbor]]
+ip = "fd46::"
+mac = "02:00:00:00:00:02"
+dev = "lan0"
+[[neighbor]]
+ip = "fe80::9"
+mac = "02:00:00:00:00:01"
+dev = "lan0"
+[[neighbor]]
+ip = "fe80::9"
+mac = "02:00:00:00:00:09"
+dev = "wan0"
+`, []string{
+			`tungate.toml: neighbor 1: dev "eth9" is not an [[interface]]`,
+			`tungate.toml: neighbor 2: dev "wan0" is a tun interface, which has no neighbors: it carries IP packets without link-layer addresses; static neighbors are for tap interfaces`,
+			`tungate.toml: neighbor 3: ip 18.18.18.1 is not inside a connected prefix of interface "lan0"; only IPv6 link-local addresses (fe80::/10) may be outside`,
+			`tungate.toml: neighbor 4: ip 169.254.0.1 is not inside a connected prefix of interface "lan0"`,
+			`tungate.toml: neighbor 5: ip 192.168.46.1 is the router's own address on interface "lan0"`,
+			`tungate.toml: neighbor 6: ip 192.168.46.255 is the broadcast address of 192.168.46.0/24`,
+			`tungate.toml: neighbor 7: ip fd46:: is the prefix fd46::/64 itself, not a host in it`,
+			`tungate.toml: neighbor 8: mac 02:00:00:00:00:01 is the router's own on interface "lan0"`,
+			`tungate.toml: neighbor 9: dev "wan0" is a tun interface`,
+		}},
+		{"static neighbors must fit the cache", tap + `[arp]
+max_entries = 1
+[[neighbor]]
+ip = "192.168.46.2"
+mac = "02:00:00:00:00:02"
+dev = "lan0"
+[[neighbor]]
+ip = "192.168.46.3"
+mac = "02:00:00:00:00:03"
+dev = "lan0"
+`, []string{
+			"tungate.toml:6: arp: max_entries 1 cannot hold the 2 [[neighbor]] entries, which are never evicted",
+		}},
+		{"link-local next hops", tap + `[[interface]]
+name = "wan0"
+addresses = ["fd18::8/64"]
+[[interface]]
+name = "wan1"
+addresses = ["fe80::1/64"]
+[[route]]
+to = "fd60::/64"
+via = "fe80::1"
+dev = "lan0"
+[[route]]
+to = "fd61::/64"
+via = "fe80::1"
+[[route]]
+to = "fd62::/64"
+via = "fe80::1"
+dev = "wan0"
+[[route]]
+to = "fd63::/64"
+via = "fe80::2"
+dev = "wan1"
+[[route]]
+to = "fd64::/64"
+via = "fe80::1"
+dev = "nope"
+[[route]]
+to = "default"
+via = "fe80::1%lan0"
+`, []string{
+			"tungate.toml:32: route 6: via fe80::1%lan0: name the interface with dev, not with a zone",
+			"tungate.toml: route 2: via fe80::1 is link-local, on every link at once; name its tap interface with dev",
+			`tungate.toml: route 3: via fe80::1 is link-local, a next hop only a tap interface can resolve; dev "wan0" is a tun interface (for an on-link route, leave via out)`,
+			`tungate.toml: route 4: via fe80::2 is link-local, a next hop only a tap interface can resolve; dev "wan1" is a tun interface`,
+			`tungate.toml: route 5: dev "nope" is not an [[interface]]`,
+		}},
+		{"a tap needs the neighbor stage", tap + `[[interface]]
+name = "lan1"
+kind = "tap"
+[[interface]]
+name = "wan0"
+[pipeline]
+stages = ["validate", "local", "route", "ttl"]
+`, []string{
+			`tungate.toml:11: pipeline: stage "neighbor" is required by tap interfaces "lan0", "lan1", to resolve next hops to MAC addresses`,
+		}},
+		{"one tap needs the neighbor stage, inline", "pipeline = {stages = [\"validate\", \"route\"]}\n" + tap, []string{
+			`tungate.toml:1: pipeline: stage "neighbor" is required by tap interface "lan0", to resolve next hops to MAC addresses`,
 		}},
 		{"wrong types", `[router]
 log_level = 1
@@ -455,7 +779,6 @@ stages = [
 			`tungate.toml:7: pipeline: validate must come first`,
 			`tungate.toml:8: pipeline: stage "snat" is not supported yet by this version`,
 			`tungate.toml:8: pipeline: snat must come after route`,
-			`tungate.toml:10: pipeline: stage "neighbor" is not supported yet by this version`,
 			`tungate.toml:10: pipeline: neighbor must come last`,
 			`tungate.toml:12: pipeline: stage "route" is listed twice`,
 			`tungate.toml:13: pipeline: unknown stage "nat"; the stages are validate, local, dnat, route, filter, ttl, snat, neighbor`,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -83,8 +84,21 @@ func checkConfig(t *testing.T, c *Config) {
 			t.Fatalf("accepted interface name %q (bad or repeated)", in.Name)
 		}
 		byName[in.Name] = in
-		if in.Kind != KindTUN || in.MTU < minMTU || in.MTU > maxMTU || in.Queues < 1 || in.Queues > maxQueues || in.FD != -1 && in.FD < 3 {
+		if in.Kind != KindTUN && in.Kind != KindTAP || in.MTU < minMTU || in.MTU > maxMTU || in.Queues < 1 || in.Queues > maxQueues || in.FD != -1 && in.FD < 3 {
 			t.Fatalf("accepted interface %+v", *in)
+		}
+		tap := in.Kind == KindTAP
+		if tap && (in.Offload || in.Queues != 1) || !tap && (in.MAC != MAC{} || in.RouterAdvertisements) {
+			t.Fatalf("accepted keys of the other kind: %+v", *in)
+		}
+		if in.MAC != (MAC{}) && in.MAC[0]&1 != 0 {
+			t.Fatalf("accepted mac %s", in.MAC)
+		}
+		if in.RouterAdvertisements && !slices.ContainsFunc(in.Addresses, isSLAACPrefix) {
+			t.Fatalf("accepted router_advertisements without a /64: %+v", *in)
+		}
+		if tap && !slices.Contains(c.Pipeline.Stages, "neighbor") {
+			t.Fatalf("accepted tap %s without the neighbor stage: %v", in.Name, c.Pipeline.Stages)
 		}
 		for _, p := range in.Addresses {
 			if _, err := parseHostPrefix(p.String()); err != nil {
@@ -109,9 +123,24 @@ func checkConfig(t *testing.T, c *Config) {
 		if !r.To.IsValid() || r.To != r.To.Masked() || in == nil {
 			t.Fatalf("accepted route %+v", r)
 		}
-		if r.Via.IsValid() && (r.Via.Is4() != r.To.Addr().Is4() || !holds(in, r.Via) || isOwn(in, r.Via)) {
+		linkLocal := r.Via.Is6() && r.Via.IsLinkLocalUnicast()
+		if linkLocal && in.Kind != KindTAP ||
+			r.Via.IsValid() && (r.Via.Is4() != r.To.Addr().Is4() || !linkLocal && !holds(in, r.Via) || isOwn(in, r.Via)) {
 			t.Fatalf("accepted next hop of route %+v", r)
 		}
+	}
+	seen := make(map[neighborKey]bool)
+	for _, n := range c.Neighbor {
+		in := byName[n.Dev]
+		k := neighborKey{n.Dev, n.IP}
+		if in == nil || in.Kind != KindTAP || onLink(in, n.IP) != nil || n.MAC == (MAC{}) || n.MAC[0]&1 != 0 || n.MAC == in.MAC || seen[k] {
+			t.Fatalf("accepted neighbor %+v", n)
+		}
+		seen[k] = true
+	}
+	if a := c.ARP; a.Reachable <= 0 || a.Stale <= 0 || a.RetryInterval <= 0 || a.Retries < 1 || a.Retries > maxRetries ||
+		a.Queue < 1 || a.Queue > maxQueue || a.MaxEntries < len(c.Neighbor) || a.MaxEntries < 1 {
+		t.Fatalf("accepted arp %+v", a)
 	}
 	if probs := checkStages(c.Pipeline.Stages); probs != nil {
 		t.Fatalf("accepted pipeline %v: %v", c.Pipeline.Stages, probs)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"net/netip"
 	"slices"
 	"strings"
@@ -36,9 +37,10 @@ func decodeInterfaces(ts []*table) []Interface {
 // decodeInterface decodes one [[interface]] and checks what can be checked
 // within it; checks against the other interfaces are in checkInterfaces.
 func decodeInterface(t *table) Interface {
-	in := Interface{Kind: KindTUN, MTU: 1500, FD: -1, Offload: true, Queues: 1, Line: t.pos.at()}
+	in := Interface{MTU: 1500, FD: -1, Queues: 1, Line: t.pos.at()}
 	in.Name = decodeName(t)
 	in.Kind = decodeKind(t)
+	in.Offload = in.Kind == KindTUN
 	in.Addresses = hostPrefixes(t, "addresses", nil)
 	if n, ok := t.integer("mtu", minMTU, maxMTU); ok {
 		in.MTU = int(n)
@@ -60,10 +62,28 @@ func decodeInterface(t *table) Interface {
 			t.errorf(t.line("queues"), "queues %d needs tungate to open the device itself; an inherited fd is one queue", n)
 		}
 	}
-	t.later("mac", "mac, like tap interfaces,")
-	t.later("router_advertisements", "router_advertisements, like tap interfaces,")
+	if m, ok := t.mac("mac"); ok {
+		in.MAC = m
+		tapOnly(t, in.Kind, "mac")
+	}
+	if b, ok := t.boolean("router_advertisements"); ok {
+		in.RouterAdvertisements = b
+		tapOnly(t, in.Kind, "router_advertisements")
+		if b && in.Kind == KindTAP && !slices.ContainsFunc(in.Addresses, isSLAACPrefix) {
+			t.errorf(t.line("router_advertisements"), "router_advertisements needs an IPv6 address with a /64 prefix (not link-local) on this interface "+
+				"to advertise: SLAAC forms addresses only in a /64 (RFC 4862 §5.5.3, RFC 4291 §2.5.1)")
+		}
+	}
 	t.unknownKeys()
 	return in
+}
+
+// isSLAACPrefix reports whether hosts can form addresses in p by SLAAC
+// from a Router Advertisement: an IPv6 /64, the length of Ethernet's
+// interface identifiers; a link-local prefix is never advertised
+// (RFC 4861 §6.2.1).
+func isSLAACPrefix(p netip.Prefix) bool {
+	return p.Addr().Is6() && p.Bits() == 64 && !p.Addr().IsLinkLocalUnicast()
 }
 
 // decodeName reads the name and, when it is valid, names the table by it
@@ -105,23 +125,58 @@ func checkIfname(s string) error {
 	return nil
 }
 
+// decodeKind returns the kind, KindTUN when absent, or "" for a bad one.
 func decodeKind(t *table) Kind {
 	s, ok := t.str("kind")
 	switch {
-	case !ok || Kind(s) == KindTUN:
+	case !t.has("kind"):
 		return KindTUN
-	case Kind(s) == KindTAP:
-		t.errorf(t.line("kind"), `kind "tap" is not supported yet by this version`)
-		return KindTAP
+	case !ok:
+		return "" // not a string: reported
+	case Kind(s) == KindTUN || Kind(s) == KindTAP:
+		return Kind(s)
 	}
 	t.errorf(t.line("kind"), `kind %q must be "tun" or "tap"`, s)
-	return KindTUN // the error is reported; don't add tun-only complaints to it
+	return ""
 }
 
+// tunOnly and tapOnly report key on an interface of the other kind; with a
+// bad kind, already reported, they say nothing more.
 func tunOnly(t *table, k Kind, key string) {
-	if k != KindTUN {
+	if k == KindTAP {
 		t.errorf(t.line(key), "%s is for tun interfaces only", key)
 	}
+}
+
+func tapOnly(t *table, k Kind, key string) {
+	if k == KindTUN {
+		t.errorf(t.line(key), "%s is for tap interfaces only", key)
+	}
+}
+
+// parseMAC parses an Ethernet address that one host can own: six bytes,
+// as ip-link(8) writes them (net.ParseMAC's other spellings work too), not
+// zero, not a group address.
+func parseMAC(s string) (MAC, error) {
+	var m MAC
+	hw, err := net.ParseMAC(s)
+	switch {
+	case err != nil:
+		return m, fmt.Errorf(`%q is not a MAC address like "02:00:00:00:00:01"`, s)
+	case len(hw) != len(m):
+		return m, fmt.Errorf("%s is %d bytes; an Ethernet address has 6", s, len(hw))
+	}
+	copy(m[:], hw)
+	switch {
+	case m == MAC{}:
+		return m, fmt.Errorf("%s is all zeros, not a host's address", s)
+	case m == MAC{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}:
+		return m, fmt.Errorf("%s is the broadcast address, not a host's address", s)
+	case m[0]&1 != 0:
+		// IEEE 802: the I/G bit, first on the wire, marks a group address.
+		return m, fmt.Errorf("%s is a multicast address (the lowest bit of its first byte is set), not a host's address", s)
+	}
+	return m, nil
 }
 
 // decodeFD reads fd; -1, the default, means none. Descriptors 0-2 are

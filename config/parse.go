@@ -41,6 +41,7 @@ func Parse(file string, data []byte) (*Config, error) {
 	c.File = file
 	checkInterfaces(errs, c.Interface)
 	resolveRoutes(errs, c)
+	resolveNeighbors(errs, c)
 	if err := errs.err(); err != nil {
 		return nil, err
 	}
@@ -62,8 +63,6 @@ func syntaxError(errs *errorList, err error) {
 // an error now rather than ignored: whoever writes [[snat]] must not get a
 // router that quietly does no NAT.
 var laterTables = []struct{ key, header string }{
-	{"neighbor", "[[neighbor]]"},
-	{"arp", "[arp]"},
 	{"snat", "[[snat]]"},
 	{"forward", "[[forward]]"},
 	{"filter", "[filter]"},
@@ -72,12 +71,19 @@ var laterTables = []struct{ key, header string }{
 }
 
 // decodeConfig decodes the tables one by one, each checked on its own;
-// checks across tables come after.
+// checks across tables come after, in Parse, except those reported at a
+// line of one table, which come here while that table is at hand.
 func decodeConfig(root *table) *Config {
 	c := &Config{Router: decodeRouter(root.table("router"))}
 	c.Interface = decodeInterfaces(root.tables("interface"))
 	c.Route = decodeRoutes(root.tables("route"))
-	c.Pipeline.Stages = decodePipeline(root.table("pipeline"))
+	c.Neighbor = decodeNeighbors(root.tables("neighbor"))
+	arp := root.table("arp")
+	c.ARP = decodeARP(arp)
+	checkCacheSize(arp, root.errs, c.ARP, c.Neighbor)
+	pipeline := root.table("pipeline")
+	c.Pipeline.Stages = decodePipeline(pipeline)
+	checkTapNeighbor(pipeline, c.Pipeline.Stages, c.Interface)
 	for _, l := range laterTables {
 		root.later(l.key, l.header)
 	}

@@ -45,7 +45,7 @@ var stageTable = []stage{
 	{name: "filter"},
 	{name: "ttl", implemented: true},
 	{name: "snat"},
-	{name: "neighbor", place: last}, // it hands the packet to the device
+	{name: "neighbor", implemented: true, place: last}, // it hands the packet to the device; tap interfaces need it
 }
 
 // orderRules: when both stages are in the pipeline, before comes first.
@@ -93,6 +93,31 @@ func decodePipeline(t *table) []string {
 		t.errorf(line, "%s", pr.msg)
 	}
 	return names
+}
+
+// checkTapNeighbor: a packet leaving by a tap interface needs the
+// neighbor stage to find its next hop's MAC address, so a pipeline without
+// it cannot work with a tap. It relates two tables but is reported in
+// [pipeline], at stages, where it is fixed; without stages the pipeline is
+// DefaultStages, which has the stage.
+func checkTapNeighbor(t *table, stages []string, ifs []Interface) {
+	if t == nil || slices.Contains(stages, "neighbor") {
+		return
+	}
+	var taps []string
+	for i := range ifs {
+		if ifs[i].Kind == KindTAP {
+			taps = append(taps, strings.TrimPrefix(ifaceLabel(ifs, i), "interface "))
+		}
+	}
+	switch len(taps) {
+	case 0:
+		return
+	case 1:
+		t.errorf(t.line("stages"), `stage "neighbor" is required by tap interface %s, to resolve next hops to MAC addresses`, taps[0])
+	default:
+		t.errorf(t.line("stages"), `stage "neighbor" is required by tap interfaces %s, to resolve next hops to MAC addresses`, strings.Join(taps, ", "))
+	}
 }
 
 // stageProblem is a broken rule, at names[index], or about the whole list

@@ -7,7 +7,7 @@ import (
 )
 
 func TestDefaultStages(t *testing.T) {
-	if want := []string{"validate", "local", "route", "ttl"}; !reflect.DeepEqual(DefaultStages, want) {
+	if want := []string{"validate", "local", "route", "ttl", "neighbor"}; !reflect.DeepEqual(DefaultStages, want) {
 		t.Errorf("DefaultStages = %v, want %v", DefaultStages, want)
 	}
 	if probs := checkStages(DefaultStages); probs != nil {
@@ -55,9 +55,11 @@ func TestCheckStages(t *testing.T) {
 			{2, `stage "dnat" is not supported yet by this version`},
 			{1, "route must come after dnat"},
 		}},
-		{"validate local route neighbor ttl", []stageProblem{
-			{3, `stage "neighbor" is not supported yet by this version`},
-			{3, "neighbor must come last"},
+		{"validate local route ttl neighbor", nil},
+		{"validate local route neighbor ttl", []stageProblem{{3, "neighbor must come last"}}},
+		{"validate neighbor route", []stageProblem{
+			{1, "neighbor must come last"},
+			{1, "neighbor must come after route"},
 		}},
 		{"validate route snat", []stageProblem{{2, `stage "snat" is not supported yet by this version`}}},
 		{"validate snat route", []stageProblem{

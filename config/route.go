@@ -64,6 +64,16 @@ func decodeVia(t *table) netip.Addr {
 	if !ok {
 		return netip.Addr{}
 	}
+	a, err := parseHostAddr(s)
+	if err != nil {
+		t.errorf(t.line("via"), "via %v", err)
+	}
+	return a
+}
+
+// parseHostAddr parses the address of another host on a link: a route's
+// next hop, a static neighbor. It is invalid (zero) on error.
+func parseHostAddr(s string) (netip.Addr, error) {
 	a, err := netip.ParseAddr(s)
 	switch {
 	case err != nil:
@@ -76,10 +86,9 @@ func decodeVia(t *table) netip.Addr {
 		err = checkUnicast(a)
 	}
 	if err != nil {
-		t.errorf(t.line("via"), "via %v", err)
-		return netip.Addr{}
+		return netip.Addr{}, err
 	}
-	return a
+	return a, nil
 }
 
 // routeKey identifies a route: the FIB holds one route per destination and
@@ -122,16 +131,27 @@ func resolveRoutes(errs *errorList, c *Config) {
 
 // resolveDev checks that the route's next hop is on a link of ours: with
 // dev, on that interface; without, on whichever interface holds it, which
-// then becomes Dev.
+// then becomes Dev. An IPv6 link-local next hop, the usual kind (routers
+// advertise themselves from their link-local address, RFC 4861 §4.2), is
+// on every link: it needs dev, and a tap there to resolve it by NDP.
 func resolveDev(errs *errorList, ifs []Interface, r *Route, name string) {
+	linkLocal := r.Via.Is6() && r.Via.IsLinkLocalUnicast()
 	switch {
+	case linkLocal && r.Dev == "":
+		errs.errorf(0, "%s: via %s is link-local, on every link at once; name its tap interface with dev", name, r.Via)
+		return
 	case r.Dev != "":
 		in := findInterface(ifs, func(in *Interface) bool { return in.Name == r.Dev })
 		if in == nil {
 			errs.errorf(0, "%s: dev %q is not an [[interface]]", name, r.Dev)
 			return
 		}
-		if r.Via.IsValid() && !holds(in, r.Via) {
+		if linkLocal && in.Kind == KindTUN {
+			errs.errorf(0, "%s: via %s is link-local, a next hop only a tap interface can resolve; dev %q is a tun interface "+
+				"(for an on-link route, leave via out)", name, r.Via, r.Dev)
+			return
+		}
+		if r.Via.IsValid() && !linkLocal && !holds(in, r.Via) {
 			errs.errorf(0, "%s: via %s is not inside a connected prefix of interface %q (unreachable next hop)", name, r.Via, r.Dev)
 			return
 		}
@@ -143,7 +163,8 @@ func resolveDev(errs *errorList, ifs []Interface, r *Route, name string) {
 		}
 		r.Dev = in.Name
 	}
-	if own := findInterface(ifs, func(in *Interface) bool { return isOwn(in, r.Via) }); own != nil {
+	// A link-local address is the router's own only on its own link.
+	if own := findInterface(ifs, func(in *Interface) bool { return isOwn(in, r.Via) && (!linkLocal || in.Name == r.Dev) }); own != nil {
 		errs.errorf(0, "%s: via %s is the router's own address on interface %q", name, r.Via, own.Name)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -97,6 +98,49 @@ func (t *table) integer(key string, lo, hi int64) (int64, bool) {
 		ok = false
 	}
 	return n, ok
+}
+
+// duration returns the value of key, a Go duration string, if it is more
+// than 0.
+func (t *table) duration(key string) (Duration, bool) {
+	s, ok := t.str(key)
+	if !ok {
+		return 0, false
+	}
+	d, err := time.ParseDuration(s)
+	switch {
+	case err != nil:
+		t.errorf(t.line(key), `%s %q is not a duration%s; write it like "30s" or "2h4m"`, key, s, durationReason(err))
+		return 0, false
+	case d <= 0:
+		t.errorf(t.line(key), "%s %q must be more than 0", key, s)
+		return 0, false
+	}
+	return d, true
+}
+
+// durationReason keeps what time.ParseDuration's error adds to our
+// message: `: missing unit` from `time: missing unit in duration "30"`.
+func durationReason(err error) string {
+	msg, _, ok := strings.Cut(strings.TrimPrefix(err.Error(), "time: "), " in duration ")
+	if !ok {
+		return "" // `invalid duration "x"` says nothing more
+	}
+	return ": " + msg
+}
+
+// mac returns the value of key if it is a host's Ethernet address.
+func (t *table) mac(key string) (MAC, bool) {
+	s, ok := t.str(key)
+	if !ok {
+		return MAC{}, false
+	}
+	m, err := parseMAC(s)
+	if err != nil {
+		t.errorf(t.line(key), "%s %v", key, err)
+		return MAC{}, false
+	}
+	return m, true
 }
 
 // strs returns the strings of an array, each with its line; other elements

@@ -70,7 +70,7 @@ type iface struct {
 
 // New opens the devices and the router's own stack for cfg. Nothing is
 // read until Start. On error, whatever was opened is closed again.
-func New(cfg *config.Config, opt Options) (r *Router, err error) {
+func New(cfg *config.Config, opt Options) (_ *Router, err error) {
 	if opt.Logger == nil {
 		opt.Logger = slog.Default()
 	}
@@ -80,7 +80,7 @@ func New(cfg *config.Config, opt Options) (r *Router, err error) {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	r = &Router{
+	r := &Router{
 		log:       opt.Logger,
 		icmpLimit: icmperr.NewLimiter(icmpRate, icmpBurst, opt.Now),
 		stages:    map[string]*stageCounters{},

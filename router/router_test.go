@@ -1,6 +1,7 @@
 package router
 
 import (
+	"errors"
 	"net/netip"
 	"os"
 	"slices"
@@ -378,4 +379,23 @@ func BenchmarkTransit(b *testing.B) {
 		w.batch(len(w.bufs))
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(w.bufs)), "ns/packet")
+}
+
+func TestNewClosesWhatItOpenedOnError(t *testing.T) {
+	var opened []*link.Memory
+	cfg := testConfig()
+	cfg.Pipeline.Stages = []string{"validate", "local", "nosuchstage"}
+	_, err := New(cfg, Options{OpenDevice: func(ic config.Interface) ([]Device, error) {
+		m := link.NewMemory(ic.Name, 1)
+		opened = append(opened, m)
+		return []Device{m}, nil
+	}})
+	if err == nil {
+		t.Fatal("New accepted an unknown stage")
+	}
+	for _, m := range opened {
+		if _, err := m.Write([][]byte{make([]byte, Headroom+1)}, Headroom); !errors.Is(err, os.ErrClosed) {
+			t.Errorf("device %s left open after New failed", m.Name())
+		}
+	}
 }

@@ -27,3 +27,16 @@ func checkHeadroom(offset int) error {
 	}
 	return nil
 }
+
+// ReadDrops counts what a device's Read dropped instead of failing. Each
+// kind of device fills the fields that apply to it.
+type ReadDrops struct {
+	// TruncatedGSO counts super-packets with more segments than a TUN Read
+	// was given buffers; the segments that did not fit were lost.
+	TruncatedGSO uint64
+	// Malformed counts TUN reads the wrapper could not parse (virtio-net
+	// header, GSO type or lengths it rejects); the whole read was lost.
+	Malformed uint64
+	// Runts counts TAP frames shorter than an Ethernet header.
+	Runts uint64
+}

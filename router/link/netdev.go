@@ -52,7 +52,7 @@ func deviceFlags(fd int) (string, uint16, error) {
 		return "", 0, err
 	}
 	if err := unix.IoctlIfreq(fd, unix.TUNGETIFF, ifr); err != nil {
-		return "", 0, fmt.Errorf("not a TUN or TAP fd: TUNGETIFF: %w", err)
+		return "", 0, fmt.Errorf("TUNGETIFF: %w", err)
 	}
 	return ifr.Name(), ifr.Uint16(), nil
 }

@@ -38,8 +38,7 @@ type TUNOptions struct {
 // namespace the device is by then; a persistent (TUNSETPERSIST) device that
 // was attached to, or an inherited one kept open elsewhere, stays.
 type TUN struct {
-	name   string
-	mtu    int
+	dev    netdev // its file is the first queue's
 	queues []*Queue
 }
 
@@ -73,7 +72,7 @@ func inheritTUN(opt TUNOptions) (*TUN, error) {
 	if err != nil {
 		return nil, fmt.Errorf("link: inherited fd %d: %w", opt.FD, err)
 	}
-	return &TUN{name: name, mtu: opt.MTU, queues: []*Queue{q}}, nil
+	return &TUN{dev: netdev{name: name, mtu: opt.MTU, file: q.dev.File()}, queues: []*Queue{q}}, nil
 }
 
 func createTUN(opt TUNOptions) (*TUN, error) {
@@ -88,7 +87,7 @@ func createTUN(opt TUNOptions) (*TUN, error) {
 	if n > 1 {
 		flags |= unix.IFF_MULTI_QUEUE
 	}
-	t := &TUN{name: opt.Name, mtu: opt.MTU}
+	t := &TUN{dev: netdev{name: opt.Name, mtu: opt.MTU}}
 	for range n {
 		if err := t.openQueue(flags); err != nil {
 			t.Close()
@@ -101,25 +100,17 @@ func createTUN(opt TUNOptions) (*TUN, error) {
 // openQueue opens one more fd on the device. The first fd of an unnamed
 // device gets a name from the kernel; later ones attach to it by that name.
 func (t *TUN) openQueue(flags uint16) error {
-	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	fd, _, err := openDevice(t.dev.name, flags)
 	if err != nil {
 		return err
-	}
-	ifr, err := unix.NewIfreq(t.name)
-	if err != nil {
-		unix.Close(fd)
-		return err
-	}
-	ifr.SetUint16(flags)
-	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
-		unix.Close(fd)
-		return fmt.Errorf("TUNSETIFF: %w", err)
 	}
 	q, name, err := adopt(fd)
 	if err != nil {
 		return err
 	}
-	t.name = name
+	if len(t.queues) == 0 {
+		t.dev.name, t.dev.file = name, q.dev.File()
+	}
 	t.queues = append(t.queues, q)
 	return nil
 }
@@ -146,14 +137,10 @@ func adopt(fd int) (*Queue, string, error) {
 // would misread: TAP (Ethernet frames), or without IFF_NO_PI (a 4-byte
 // packet-info header before each packet).
 func checkTUNFd(fd int) (string, error) {
-	ifr, err := unix.NewIfreq("")
+	name, flags, err := deviceFlags(fd)
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("not a TUN fd: %w", err)
 	}
-	if err := unix.IoctlIfreq(fd, unix.TUNGETIFF, ifr); err != nil {
-		return "", fmt.Errorf("not a TUN fd: TUNGETIFF: %w", err)
-	}
-	flags := ifr.Uint16()
 	if flags&unix.IFF_TUN == 0 {
 		return "", errors.New("not a TUN (IFF_TUN) device")
 	}
@@ -167,11 +154,20 @@ func checkTUNFd(fd int) (string, error) {
 			return "", fmt.Errorf("TUNSETOFFLOAD: %w", err)
 		}
 	}
-	return ifr.Name(), nil
+	return name, nil
 }
 
 // Name is the device's interface name.
-func (t *TUN) Name() string { return t.name }
+func (t *TUN) Name() string { return t.dev.name }
+
+// ConfigurePeer sets up the kernel side of the device through netlink: it
+// moves the link into p.Netns, then, in the namespace the link is in, sets
+// the MTU (when TUNOptions.MTU > 0), brings the link up, adds p.Addresses
+// (IPv6 without duplicate address detection, so they are usable at once)
+// and the default routes. With a zero Peer it only sets the MTU and brings
+// the link up. It needs CAP_NET_ADMIN over the device's namespace (and the
+// target's), and fails rather than replace an existing default route.
+func (t *TUN) ConfigurePeer(p Peer) error { return t.dev.configurePeer(p) }
 
 // Queues are the device's queues, each a device of its own for the router:
 // give each its own reader. Writes may go to any queue; separate queues let
@@ -193,16 +189,6 @@ type Queue struct {
 	dev          tun.Device
 	truncatedGSO atomic.Uint64
 	malformed    atomic.Uint64
-}
-
-// ReadDrops counts what Read dropped instead of failing.
-type ReadDrops struct {
-	// TruncatedGSO counts super-packets with more segments than Read was
-	// given buffers; the segments that did not fit were lost.
-	TruncatedGSO uint64
-	// Malformed counts reads the wrapper could not parse (virtio-net header,
-	// GSO type or lengths it rejects); the whole read was lost.
-	Malformed uint64
 }
 
 // Drops reports what Read has dropped so far.
@@ -264,27 +250,3 @@ func (q *Queue) Write(bufs [][]byte, offset int) (int, error) {
 
 // Close closes this queue's fd, unblocking a Read in progress.
 func (q *Queue) Close() error { return q.dev.Close() }
-
-// deviceNetns opens the network namespace the device is in now. It follows
-// the device wherever it was moved, and finds an inherited device that lives
-// in another namespace than ours. TUNGETDEVNETNS (Linux 5.2) is missing from
-// x/sys: _IO('T', 227).
-func (q *Queue) deviceNetns() (int, error) {
-	const tunGetDevNetns = 0x54e3
-	rc, err := q.dev.File().SyscallConn()
-	if err != nil {
-		return -1, err
-	}
-	var fd int
-	var ioErr error
-	err = rc.Control(func(s uintptr) {
-		fd, ioErr = unix.IoctlRetInt(int(s), tunGetDevNetns)
-	})
-	if err == nil {
-		err = ioErr
-	}
-	if err != nil {
-		return -1, fmt.Errorf("TUNGETDEVNETNS: %w", err)
-	}
-	return fd, nil
-}

@@ -26,8 +26,7 @@ import (
 // which is what makes it fast when the table does not fit in cache.
 
 const (
-	directBits = 24 // 256 KiB of direct array per family with routes
-	stride     = 6  // log2 of the 64 bits in a node's bitmaps
+	stride = 6 // log2 of the 64 bits in a node's bitmaps
 
 	// isNode marks a direct-array value that is a node index, not a leaf.
 	isNode = 1 << 31
@@ -35,9 +34,8 @@ const (
 
 // A leaf value is 0 for "no route" or 1 + the index of the route's Entry.
 
-// noRoutes is the direct array of a family without routes. It is never
-// written, so it costs no memory.
-var noRoutes [1 << directBits]uint32
+// directBitsFor is the width of the direct array for n routes.
+var directBitsFor = func(n int) uint { return 16 }
 
 type node struct {
 	children uint64 // bit v set: slot v is a child node
@@ -47,7 +45,8 @@ type node struct {
 }
 
 type trie struct {
-	direct *[1 << directBits]uint32 // leaf value, or isNode | index in nodes
+	direct     []uint32 // leaf value, or isNode | index in nodes
+	directBits uint     // len(direct) is 1 << directBits
 	nodes  []node
 	leaves []uint32
 }
@@ -61,8 +60,8 @@ func bitsAt(hi, lo uint64, off, n uint) uint64 {
 
 // lookup returns the leaf value for the key (hi, lo).
 func (t *trie) lookup(hi, lo uint64) uint32 {
-	x := t.direct[bitsAt(hi, lo, 0, directBits)]
-	for off := uint(directBits); x&isNode != 0; off += stride {
+	x := t.direct[bitsAt(hi, lo, 0, t.directBits)]
+	for off := t.directBits; x&isNode != 0; off += stride {
 		n := &t.nodes[x&^isNode]
 		v := bitsAt(hi, lo, off, stride)
 		upTo := uint64(2)<<v - 1 // bits 0..v; 2<<63 wraps to 0, so all bits
@@ -101,21 +100,22 @@ func comparePrefixes(a, b prefix) int {
 // below one slot form a contiguous run that starts after any route that
 // ends at that slot.
 func newTrie(ps []prefix) trie {
-	if len(ps) == 0 {
-		return trie{direct: &noRoutes}
-	}
 	slices.SortFunc(ps, comparePrefixes)
-	t := trie{direct: new([1 << directBits]uint32)}
+	d := uint(0)
+	if len(ps) > 0 {
+		d = directBitsFor(len(ps))
+	}
+	t := trie{direct: make([]uint32, 1<<d), directBits: d}
 	for _, p := range ps {
-		if p.bits <= directBits {
-			v := bitsAt(p.hi, p.lo, 0, directBits)
-			fill(t.direct[v:v+1<<(directBits-p.bits)], p.leaf)
+		if p.bits <= d {
+			v := bitsAt(p.hi, p.lo, 0, d)
+			fill(t.direct[v:v+1<<(d-p.bits)], p.leaf)
 		}
 	}
-	forEachChild(ps, 0, directBits, func(v uint64, below []prefix) {
+	forEachChild(ps, 0, d, func(v uint64, below []prefix) {
 		at := uint32(len(t.nodes))
 		t.nodes = append(t.nodes, node{})
-		t.build(at, directBits, t.direct[v], below)
+		t.build(at, d, t.direct[v], below)
 		t.direct[v] = isNode | at
 	})
 	return t
