@@ -5,6 +5,8 @@ import (
 	"cmp"
 	"encoding/binary"
 	"fmt"
+	"maps"
+	"math/bits"
 	"net/netip"
 	"slices"
 	"sync"
@@ -169,10 +171,16 @@ type Stats struct {
 // Cache is the neighbor cache of all interfaces, for ARP and NDP alike,
 // keyed by interface index and IP address.
 //
-// Readers take one of 16 shard read locks, so the router's reader
-// goroutines rarely meet on a lock or a cache line; everything that
-// changes an entry takes the shard's write lock. Timers are deadlines
-// checked by Tick against the injected clock.
+// Resolve takes no lock and writes no shared memory: it loads a shard's
+// map through an atomic pointer and the entry's state and MAC from one
+// atomic word. That matters because the busiest key is usually a single
+// one, the default gateway, which every reader goroutine looks up for
+// every packet: a read lock there would be one cache line written by all
+// cores. Everything that changes the cache takes the shard's mutex;
+// adding or removing a key publishes a changed copy of the shard's map
+// (a new neighbor is rare next to the packets sent to known ones, and
+// shards stay small). Timers are deadlines that Tick checks against the
+// injected clock.
 type Cache struct {
 	cfg  Config
 	now  func() time.Time
@@ -181,10 +189,17 @@ type Cache struct {
 	count                            atomic.Int64
 	drops, refused, failed, invalids atomic.Uint64
 
-	shards [numShards]shard
+	shards []shard
+	shift  uint // a key's shard is the top bits of its hash
 }
 
-const numShards = 16
+// Shards hold about shardSize entries when the cache is full, so that
+// copying one to add or remove a key stays cheap.
+const (
+	shardSize = 64
+	minShards = 16
+	maxShards = 4096
+)
 
 type key struct {
 	iface int
@@ -192,15 +207,38 @@ type key struct {
 }
 
 type shard struct {
-	mu sync.RWMutex
-	m  map[key]*entry
+	// m is read without a lock and never changed once published.
+	m  atomic.Pointer[map[key]*entry]
+	mu sync.Mutex // held by all writers; guards the entries' other fields
 	// next is the earliest deadline of the shard's entries (zero: none),
 	// so that Tick passes a shard with nothing due without walking it.
 	next time.Time
-	_    [64]byte // keep neighbouring shards' locks off one cache line
+	_    [64]byte // keep neighbouring shards off one cache line
+}
+
+func (s *shard) load() map[key]*entry { return *s.m.Load() }
+
+// insert publishes the shard's map with k added.
+func (s *shard) insert(k key, e *entry) {
+	m := maps.Clone(s.load())
+	m[k] = e
+	s.m.Store(&m)
+}
+
+// drop publishes the shard's map without keys.
+func (s *shard) drop(keys ...key) {
+	m := maps.Clone(s.load())
+	for _, k := range keys {
+		delete(m, k)
+	}
+	s.m.Store(&m)
 }
 
 type entry struct {
+	// word is state and mac as Resolve reads them, published by set.
+	word atomic.Uint64
+
+	// The rest is the writers', under the shard's mutex.
 	state    State
 	mac      MAC
 	updated  time.Time
@@ -209,12 +247,33 @@ type entry struct {
 	queue    [][]byte
 }
 
+// pack puts a state and a MAC in one word: the state in the top byte,
+// the MAC in the low six.
+func pack(st State, mac MAC) uint64 {
+	var b [8]byte
+	b[0] = byte(st)
+	copy(b[2:], mac[:])
+	return binary.BigEndian.Uint64(b[:])
+}
+
+func unpack(w uint64) (State, MAC) {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], w)
+	return State(b[0]), MAC(b[2:])
+}
+
 // New returns an empty cache. now is its only clock; s receives what the
 // cache decides to send.
 func New(cfg Config, now func() time.Time, s Sender) *Cache {
 	c := &Cache{cfg: cfg.withDefaults(), now: now, send: s}
+	n := minShards
+	for n < maxShards && n*shardSize < c.cfg.MaxEntries {
+		n *= 2
+	}
+	c.shards = make([]shard, n)
+	c.shift = uint(64 - bits.TrailingZeros(uint(n)))
 	for i := range c.shards {
-		c.shards[i].m = make(map[key]*entry)
+		c.shards[i].m.Store(&map[key]*entry{})
 	}
 	return c
 }
@@ -225,7 +284,7 @@ func (c *Cache) shard(k key) *shard {
 	a := k.ip.As16()
 	lo := binary.BigEndian.Uint64(a[8:])
 	h := (lo ^ uint64(k.iface)<<32) * 0x9e3779b97f4a7c15 // Fibonacci hashing
-	return &c.shards[h>>60]
+	return &c.shards[h>>c.shift]
 }
 
 // Resolve is the hot path: the MAC of ip on iface if the cache has one
@@ -236,14 +295,11 @@ func (c *Cache) shard(k key) *shard {
 func (c *Cache) Resolve(iface int, ip netip.Addr) (MAC, bool) {
 	k := key{iface, ip}
 	s := c.shard(k)
-	s.mu.RLock()
-	e := s.m[k]
-	var st State
-	var mac MAC
-	if e != nil {
-		st, mac = e.state, e.mac
+	e := s.load()[k]
+	if e == nil {
+		return MAC{}, false
 	}
-	s.mu.RUnlock()
+	st, mac := unpack(e.word.Load())
 	switch st {
 	case Reachable, Delay, Probe, Permanent:
 		return mac, true
@@ -260,7 +316,7 @@ func (c *Cache) Resolve(iface int, ip netip.Addr) (MAC, bool) {
 // DELAY_FIRST_PROBE_TIME seconds."
 func (c *Cache) used(s *shard, k key) {
 	s.mu.Lock()
-	if e := s.m[k]; e != nil && e.state == Stale {
+	if e := s.load()[k]; e != nil && e.state == Stale {
 		c.set(s, e, Delay, c.now())
 	}
 	s.mu.Unlock()
@@ -289,7 +345,7 @@ func (c *Cache) Enqueue(iface int, ip netip.Addr, pkt []byte) bool {
 	s := c.shard(k)
 	now := c.now()
 	s.mu.Lock()
-	e := s.m[k]
+	e := s.load()[k]
 	switch {
 	case e == nil:
 		if !c.reserve() {
@@ -297,8 +353,8 @@ func (c *Cache) Enqueue(iface int, ip netip.Addr, pkt []byte) bool {
 			return false
 		}
 		e = &entry{sent: 1, queue: [][]byte{bytes.Clone(pkt)}}
-		s.m[k] = e
 		c.set(s, e, Incomplete, now)
+		s.insert(k, e)
 		s.mu.Unlock()
 		c.send.Solicit(iface, ip, MAC{})
 	case e.state == Incomplete:
@@ -338,14 +394,16 @@ func (c *Cache) reserve() bool {
 	return true
 }
 
-func (c *Cache) remove(s *shard, k key) {
-	delete(s.m, k)
-	c.count.Add(-1)
+func (c *Cache) remove(s *shard, keys ...key) {
+	s.drop(keys...)
+	c.count.Add(-int64(len(keys)))
 }
 
-// set moves e to state st at now and starts that state's timer.
+// set moves e to state st at now, starts that state's timer and
+// publishes the state with e's MAC to Resolve.
 func (c *Cache) set(s *shard, e *entry, st State, now time.Time) {
 	e.state, e.updated = st, now
+	e.word.Store(pack(st, e.mac))
 	e.deadline = time.Time{}
 	if d := c.timeout(st); d > 0 {
 		e.deadline = now.Add(d)
@@ -381,11 +439,11 @@ func (c *Cache) AddStatic(iface int, ip netip.Addr, mac MAC) {
 	k := key{iface, ip}
 	s := c.shard(k)
 	s.mu.Lock()
-	e := s.m[k]
+	e := s.load()[k]
 	if e == nil {
 		c.count.Add(1)
 		e = &entry{}
-		s.m[k] = e
+		s.insert(k, e)
 	}
 	queued := e.queue
 	e.queue, e.mac, e.sent = nil, mac, 0
@@ -404,7 +462,7 @@ func (c *Cache) RemoveStatic(iface int, ip netip.Addr) bool {
 	s := c.shard(k)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if e := s.m[k]; e == nil || e.state != Permanent {
+	if e := s.load()[k]; e == nil || e.state != Permanent {
 		return false
 	}
 	c.remove(s, k)
@@ -416,14 +474,14 @@ func (c *Cache) Entries() []Entry {
 	var out []Entry
 	for i := range c.shards {
 		s := &c.shards[i]
-		s.mu.RLock()
-		for k, e := range s.m {
+		s.mu.Lock()
+		for k, e := range s.load() {
 			out = append(out, Entry{
 				Iface: k.iface, IP: k.ip, MAC: e.mac, State: e.state,
 				Updated: e.updated, Queued: len(e.queue),
 			})
 		}
-		s.mu.RUnlock()
+		s.mu.Unlock()
 	}
 	slices.SortFunc(out, func(a, b Entry) int {
 		return cmp.Or(cmp.Compare(a.Iface, b.Iface), a.IP.Compare(b.IP))

@@ -31,7 +31,7 @@ func (c *Cache) learn(iface int, ip netip.Addr, n news) {
 	s := c.shard(k)
 	now := c.now()
 	s.mu.Lock()
-	e := s.m[k]
+	e := s.load()[k]
 	var queued [][]byte
 	switch {
 	case e == nil:
@@ -57,8 +57,8 @@ func (c *Cache) add(s *shard, k key, n news, now time.Time) {
 		return
 	}
 	e := &entry{mac: n.mac}
-	s.m[k] = e
 	c.set(s, e, Stale, now)
+	s.insert(k, e)
 }
 
 // complete resolves an INCOMPLETE entry and returns its queue. RFC 4861
@@ -177,44 +177,52 @@ func (c *Cache) tickShard(s *shard, now time.Time, todo []action) []action {
 		return todo
 	}
 	s.next = time.Time{}
-	for k, e := range s.m {
+	var gone []key
+	for k, e := range s.load() {
 		if !e.deadline.IsZero() && !now.Before(e.deadline) {
-			todo = c.expire(s, k, e, now, todo)
+			var removed bool
+			todo, removed = c.expire(s, k, e, now, todo)
+			if removed {
+				gone = append(gone, k)
+				continue
+			}
 		}
-		if s.m[k] == e && !e.deadline.IsZero() {
+		if !e.deadline.IsZero() {
 			s.wake(e.deadline)
 		}
+	}
+	if len(gone) > 0 {
+		c.remove(s, gone...)
 	}
 	return todo
 }
 
-// expire runs the timer of e, which is due.
-func (c *Cache) expire(s *shard, k key, e *entry, now time.Time, todo []action) []action {
+// expire runs the timer of e, which is due; removed says e is to go.
+func (c *Cache) expire(s *shard, k key, e *entry, now time.Time, todo []action) (_ []action, removed bool) {
 	switch e.state {
 	case Reachable:
 		c.set(s, e, Stale, now)
 	case Stale:
-		c.remove(s, k)
+		return todo, true
 	case Delay:
 		e.sent = 1
 		c.set(s, e, Probe, now)
 		todo = append(todo, action{iface: k.iface, ip: k.ip, mac: e.mac})
 	case Incomplete, Probe:
-		return c.retry(s, k, e, now, todo)
+		return c.retry(k, e, now, todo)
 	}
-	return todo
+	return todo, false
 }
 
 // retry sends the next solicitation of an INCOMPLETE or PROBE entry, or
 // gives up after Retries.
-func (c *Cache) retry(s *shard, k key, e *entry, now time.Time, todo []action) []action {
+func (c *Cache) retry(k key, e *entry, now time.Time, todo []action) (_ []action, removed bool) {
 	if e.sent >= c.cfg.Retries {
-		c.remove(s, k)
 		c.failed.Add(1)
 		if e.state == Incomplete {
 			todo = append(todo, action{iface: k.iface, ip: k.ip, fail: true, pkts: e.queue})
 		}
-		return todo
+		return todo, true
 	}
 	e.sent++
 	// Only the timer restarts: Updated keeps the time the state began.
@@ -223,5 +231,5 @@ func (c *Cache) retry(s *shard, k key, e *entry, now time.Time, todo []action) [
 	if e.state == Probe {
 		unicast = e.mac
 	}
-	return append(todo, action{iface: k.iface, ip: k.ip, mac: unicast})
+	return append(todo, action{iface: k.iface, ip: k.ip, mac: unicast}), false
 }

@@ -86,28 +86,33 @@ func randRoutes(rng *rand.Rand, n int) []Route {
 
 // TestLookupMatchesReference compares Lookup with refLookup on random
 // tables and random destinations, both inside routes (to hit deep and
-// nested prefixes) and anywhere (to hit misses and short prefixes).
+// nested prefixes) and anywhere (to hit misses and short prefixes), with
+// both widths of the IPv4 direct array.
 func TestLookupMatchesReference(t *testing.T) {
 	const nRoutes, nLookups = 4000, 20000
-	for seed := range uint64(4) {
-		rng := rand.New(rand.NewPCG(seed, 0))
-		routes := randRoutes(rng, nRoutes)
-		tab, err := New(routes)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for range nLookups {
-			var dst netip.Addr
-			if rng.IntN(2) == 0 {
-				dst = randAddrIn(rng, routes[rng.IntN(len(routes))].To)
-			} else {
-				dst = randAddr(rng, []int{32, 128}[rng.IntN(2)])
+	defer func(n int) { bigTable = n }(bigTable)
+	for _, big := range []int{bigTable, 1} {
+		bigTable = big
+		for seed := range uint64(3) {
+			rng := rand.New(rand.NewPCG(seed, 0))
+			routes := randRoutes(rng, nRoutes)
+			tab, err := New(routes)
+			if err != nil {
+				t.Fatal(err)
 			}
-			got, want := tab.Lookup(dst), refLookup(routes, dst)
-			switch {
-			case got == nil && want == nil:
-			case got == nil || want == nil || got.Route != *want:
-				t.Fatalf("seed %d: Lookup(%v) = %+v, want %+v", seed, dst, got, want)
+			for range nLookups {
+				var dst netip.Addr
+				if rng.IntN(2) == 0 {
+					dst = randAddrIn(rng, routes[rng.IntN(len(routes))].To)
+				} else {
+					dst = randAddr(rng, []int{32, 128}[rng.IntN(2)])
+				}
+				got, want := tab.Lookup(dst), refLookup(routes, dst)
+				switch {
+				case got == nil && want == nil:
+				case got == nil || want == nil || got.Route != *want:
+					t.Fatalf("bigTable %d, seed %d: Lookup(%v) = %+v, want %+v", big, seed, dst, got, want)
+				}
 			}
 		}
 	}

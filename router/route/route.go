@@ -53,6 +53,8 @@ import (
 	"net/netip"
 	"slices"
 	"sync/atomic"
+
+	"github.com/gaissmai/bart"
 )
 
 // Proto tells how a route came to be, as in `ip route`'s proto field.
@@ -111,7 +113,10 @@ type Table struct {
 	// entries holds every route in display order; the tries' leaves are
 	// indexes into it.
 	entries []Entry
-	v4, v6  trie // the lowest-metric entry of each prefix
+
+	// The lowest-metric entry of each prefix, by family.
+	v4 trie
+	v6 bart.Table[*Entry]
 }
 
 // New builds a Table from routes. It fails on an invalid or unmasked
@@ -139,35 +144,29 @@ func New(routes []Route) (*Table, error) {
 	slices.SortFunc(sorted, compareRoutes)
 
 	t := &Table{entries: make([]Entry, len(sorted))}
-	var v4, v6 []prefix
+	var v4 []prefix
 	for i, r := range sorted {
-		t.entries[i].Route = r
+		e := &t.entries[i]
+		e.Route = r
 		if i > 0 && sorted[i-1].To == r.To {
 			if sorted[i-1].Metric == r.Metric {
 				return nil, fmt.Errorf("duplicate route %v metric %d", r.To, r.Metric)
 			}
 			continue // shadowed by the lower metric just before
 		}
-		hi, lo := key(r.To.Addr())
-		p := prefix{hi: hi, lo: lo, bits: uint(r.To.Bits()), leaf: uint32(i) + 1}
-		if r.To.Addr().Is4() {
-			v4 = append(v4, p)
+		if a := r.To.Addr(); a.Is4() {
+			v4 = append(v4, prefix{addr: uint32v4(a), bits: uint(r.To.Bits()), leaf: uint32(i) + 1})
 		} else {
-			v6 = append(v6, p)
+			t.v6.Insert(r.To, e)
 		}
 	}
-	t.v4, t.v6 = newTrie(v4), newTrie(v6)
+	t.v4 = newTrie(v4)
 	return t, nil
 }
 
-// key returns a as the trie's 128-bit key, IPv4 in the top 32 bits.
-func key(a netip.Addr) (hi, lo uint64) {
-	if a.Is4() {
-		b := a.As4()
-		return uint64(binary.BigEndian.Uint32(b[:])) << 32, 0
-	}
-	b := a.As16()
-	return binary.BigEndian.Uint64(b[:8]), binary.BigEndian.Uint64(b[8:])
+func uint32v4(a netip.Addr) uint32 {
+	b := a.As4()
+	return binary.BigEndian.Uint32(b[:])
 }
 
 // compareRoutes orders routes for display: IPv4 before IPv6, longer prefix
@@ -189,17 +188,14 @@ func compareRoutes(a, b Route) int {
 // routes to that prefix, the lowest metric. It returns nil if no route
 // matches. It does not allocate and is safe for concurrent use.
 func (t *Table) Lookup(dst netip.Addr) *Entry {
-	var leaf uint32
-	switch hi, lo := key(dst); {
-	case dst.Is4():
-		leaf = t.v4.lookup(hi, lo)
-	case dst.Is6():
-		leaf = t.v6.lookup(hi, lo)
-	}
-	if leaf == 0 {
+	if dst.Is4() {
+		if leaf := t.v4.lookup(uint32v4(dst)); leaf != 0 {
+			return &t.entries[leaf-1]
+		}
 		return nil
 	}
-	return &t.entries[leaf-1]
+	e, _ := t.v6.Lookup(dst) // nil for the zero Addr
+	return e
 }
 
 // Routes yields every route in display order: IPv4 first, longer prefix
