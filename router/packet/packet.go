@@ -45,6 +45,15 @@ type Packet struct {
 	// NonFirstFragment when the offset is not zero (no transport header).
 	Fragment         bool
 	NonFirstFragment bool
+
+	// The transport view, valid when HasPorts: TCP and UDP ports, or for
+	// ICMP echo requests and replies the identifier in both (RFC 5508
+	// treats it as the query's port). ICMPType is set for any ICMP or
+	// ICMPv6 message whose header is present.
+	HasPorts         bool
+	SrcPort, DstPort uint16
+	TCPFlags         uint8
+	ICMPType         uint8
 }
 
 // Data is the IP packet.

@@ -55,6 +55,7 @@ func (p *Packet) parseIPv4(h header.IPv4) Reason {
 	p.Dst = netip.AddrFrom4([4]byte(h.DestinationAddressSlice()))
 	p.NonFirstFragment = h.FragmentOffset() != 0
 	p.Fragment = p.NonFirstFragment || h.More()
+	p.parseTransport(h[hlen:])
 	return checkAddresses(p.Src, p.Dst)
 }
 
@@ -77,7 +78,47 @@ func (p *Packet) parseIPv6(h header.IPv6) Reason {
 	if r := p.walkExtensionHeaders(h); r != ReasonNone {
 		return r
 	}
+	p.parseTransport(h[p.HeaderLen:])
 	return checkAddresses(p.Src, p.Dst)
+}
+
+// parseTransport fills in the transport view from the bytes after the IP
+// headers, when they hold the header (a first fragment may not). A short
+// transport header is not an error here: the router forwards what it
+// cannot read, and stages that need ports look at HasPorts.
+func (p *Packet) parseTransport(b []byte) {
+	p.HasPorts, p.SrcPort, p.DstPort, p.TCPFlags, p.ICMPType = false, 0, 0, 0, 0
+	if p.NonFirstFragment {
+		return
+	}
+	switch p.Proto {
+	case uint8(header.TCPProtocolNumber):
+		if len(b) >= header.TCPMinimumSize {
+			t := header.TCP(b)
+			p.HasPorts, p.SrcPort, p.DstPort, p.TCPFlags = true, t.SourcePort(), t.DestinationPort(), uint8(t.Flags())
+		}
+	case uint8(header.UDPProtocolNumber):
+		if len(b) >= header.UDPMinimumSize {
+			u := header.UDP(b)
+			p.HasPorts, p.SrcPort, p.DstPort = true, u.SourcePort(), u.DestinationPort()
+		}
+	case uint8(header.ICMPv4ProtocolNumber):
+		if len(b) >= header.ICMPv4MinimumSize {
+			m := header.ICMPv4(b)
+			p.ICMPType = uint8(m.Type())
+			if t := m.Type(); t == header.ICMPv4Echo || t == header.ICMPv4EchoReply {
+				p.HasPorts, p.SrcPort, p.DstPort = true, m.Ident(), m.Ident()
+			}
+		}
+	case uint8(header.ICMPv6ProtocolNumber):
+		if len(b) >= header.ICMPv6MinimumSize {
+			m := header.ICMPv6(b)
+			p.ICMPType = uint8(m.Type())
+			if t := m.Type(); t == header.ICMPv6EchoRequest || t == header.ICMPv6EchoReply {
+				p.HasPorts, p.SrcPort, p.DstPort = true, m.Ident(), m.Ident()
+			}
+		}
+	}
 }
 
 // walkExtensionHeaders finds the transport protocol and where its header

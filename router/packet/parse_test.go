@@ -66,6 +66,42 @@ func TestParse(t *testing.T) {
 				t.Errorf("view %+v", p)
 			}
 		}},
+		{name: "IPv4 UDP ports", pkt: func() []byte {
+			b := v4("192.168.46.2", "198.18.0.1", header.UDPMinimumSize)
+			header.UDP(b[20:]).Encode(&header.UDPFields{SrcPort: 4000, DstPort: 53, Length: header.UDPMinimumSize})
+			return b
+		}(), check: func(t *testing.T, p *Packet) {
+			if !p.HasPorts || p.SrcPort != 4000 || p.DstPort != 53 {
+				t.Errorf("ports %v %d %d", p.HasPorts, p.SrcPort, p.DstPort)
+			}
+		}},
+		{name: "IPv4 TCP ports and flags", pkt: reheader(func() []byte {
+			b := v4("192.168.46.2", "198.18.0.1", header.TCPMinimumSize)
+			header.IPv4(b).Encode(&header.IPv4Fields{TotalLength: uint16(len(b)), TTL: 64, Protocol: uint8(header.TCPProtocolNumber),
+				SrcAddr: tcpip.AddrFrom4([4]byte{192, 168, 46, 2}), DstAddr: tcpip.AddrFrom4([4]byte{198, 18, 0, 1})})
+			header.TCP(b[20:]).Encode(&header.TCPFields{SrcPort: 40000, DstPort: 80, DataOffset: header.TCPMinimumSize, Flags: header.TCPFlagSyn})
+			return b
+		}()), check: func(t *testing.T, p *Packet) {
+			if !p.HasPorts || p.SrcPort != 40000 || p.DstPort != 80 || p.TCPFlags != uint8(header.TCPFlagSyn) {
+				t.Errorf("ports %v %d %d flags %#x", p.HasPorts, p.SrcPort, p.DstPort, p.TCPFlags)
+			}
+		}},
+		{name: "IPv4 UDP header cut short is forwarded without ports", pkt: v4("192.168.46.2", "198.18.0.1", 4), check: func(t *testing.T, p *Packet) {
+			if p.HasPorts {
+				t.Error("ports read past the packet")
+			}
+		}},
+		{name: "IPv6 echo identifier", pkt: func() []byte {
+			b := v6("fd46::2", "fd18::1", uint8(header.ICMPv6ProtocolNumber), nil, header.ICMPv6EchoMinimumSize)
+			m := header.ICMPv6(b[40:])
+			m.SetType(header.ICMPv6EchoRequest)
+			m.SetIdent(777)
+			return b
+		}(), check: func(t *testing.T, p *Packet) {
+			if !p.HasPorts || p.SrcPort != 777 || p.ICMPType != uint8(header.ICMPv6EchoRequest) {
+				t.Errorf("ports %v %d type %d", p.HasPorts, p.SrcPort, p.ICMPType)
+			}
+		}},
 		{name: "IPv4 trailing bytes are trimmed", pkt: append(v4("192.168.46.2", "198.18.0.1", 8), 0, 0, 0, 0), check: func(t *testing.T, p *Packet) {
 			if p.Len != 28 {
 				t.Errorf("Len %d, want 28", p.Len)
