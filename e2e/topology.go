@@ -19,11 +19,13 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -31,7 +33,7 @@ import (
 	"github.com/tungate/tungate/config"
 	"github.com/tungate/tungate/e2e/netns"
 	"github.com/tungate/tungate/router"
-	"github.com/tungate/tungate/router/link"
+	"github.com/tungate/tungate/router/admin"
 )
 
 // CommandTimeout bounds every command a Host runs.
@@ -93,8 +95,8 @@ type Router struct {
 
 // Interface is one of a Router's interfaces, to attach a Host to.
 type Interface struct {
-	cfg config.Interface
-	tun *link.TUN
+	cfg  config.Interface
+	link *router.Link
 }
 
 // Router starts a router from a TOML config and stops it when the test
@@ -108,16 +110,16 @@ func (tp *Topology) Router(toml string) *Router {
 	}
 	r := &Router{ifaces: map[string]*Interface{}}
 	open := func(ic config.Interface) (devs []router.Device, err error) {
-		var t *link.TUN
+		var l *router.Link
 		err = netns.Do(tp.core, func() error {
-			t, err = router.OpenTUN(ic)
+			l, err = router.Open(ic)
 			return err
 		})
 		if err != nil {
 			return nil, err
 		}
-		r.ifaces[ic.Name] = &Interface{cfg: ic, tun: t}
-		return router.Queues(t), nil
+		r.ifaces[ic.Name] = &Interface{cfg: ic, link: l}
+		return l.Queues, nil
 	}
 	log := slog.New(slog.NewTextHandler(testWriter{tp.t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	if r.Router, err = router.New(cfg, router.Options{OpenDevice: open, Logger: log}); err != nil {
@@ -132,6 +134,20 @@ func (tp *Topology) Router(toml string) *Router {
 		r.Close()
 	})
 	return r
+}
+
+// AdminSocket serves the router's admin API on a socket of the test's
+// own, for `tungate` inspection commands, and returns its path. Reload
+// through it is refused: the test owns the config.
+func (r *Router) AdminSocket(t testing.TB) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "admin.sock")
+	srv, err := admin.Listen(path, r.Router, func() error { return errors.New("reload is not available in e2e topologies") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return path
 }
 
 // Interface is the router's interface called name.
@@ -163,7 +179,7 @@ func (tp *Topology) Host(name string, ifc *Interface, addrs ...string) *Host {
 		}
 		prefixes = append(prefixes, p)
 	}
-	if err := ifc.tun.ConfigurePeer(router.Peer(ifc.cfg, h.Netns, prefixes)); err != nil {
+	if err := ifc.link.ConfigurePeer(router.Peer(ifc.cfg, h.Netns, prefixes)); err != nil {
 		tp.t.Fatal(err)
 	}
 	return h

@@ -8,35 +8,60 @@ import (
 	"github.com/tungate/tungate/router/link"
 )
 
+// Link is an interface's open device: the queues the router reads and
+// writes, and the device's kernel side.
+type Link struct {
+	Queues []Device
+	kernel interface{ ConfigurePeer(link.Peer) error }
+}
+
+// ConfigurePeer sets up the kernel side of the device (see link.Peer).
+func (l *Link) ConfigurePeer(p link.Peer) error { return l.kernel.ConfigurePeer(p) }
+
 // OpenLink opens the real device of an interface, one Device per queue,
 // and sets up its kernel side (namespace, peer addresses, link up).
 func OpenLink(ic config.Interface) ([]Device, error) {
-	t, err := OpenTUN(ic)
+	l, err := Open(ic)
 	if err != nil {
 		return nil, err
 	}
-	return Queues(t), nil
+	return l.Queues, nil
 }
 
-// OpenTUN opens the TUN device of an interface and configures its kernel
-// side as the interface's netns and peer keys say.
-func OpenTUN(ic config.Interface) (*link.TUN, error) {
-	if ic.Kind != config.KindTUN {
+// Open opens the TUN or TAP device of an interface and configures its
+// kernel side as the interface's netns and peer keys say.
+func Open(ic config.Interface) (*Link, error) {
+	l := &Link{}
+	switch ic.Kind {
+	case config.KindTUN:
+		t, err := link.OpenTUN(link.TUNOptions{Name: ic.Name, MTU: ic.MTU, Offload: ic.Offload, FD: ic.FD, Queues: ic.Queues})
+		if err != nil {
+			return nil, err
+		}
+		for _, q := range t.Queues() {
+			l.Queues = append(l.Queues, q)
+		}
+		l.kernel = t
+	case config.KindTAP:
+		t, err := link.OpenTAP(link.TAPOptions{Name: ic.Name, MTU: ic.MTU, FD: ic.FD})
+		if err != nil {
+			return nil, err
+		}
+		l.Queues, l.kernel = []Device{t}, t
+	default:
 		return nil, fmt.Errorf("kind %q is not supported by this version", ic.Kind)
-	}
-	t, err := link.OpenTUN(link.TUNOptions{Name: ic.Name, MTU: ic.MTU, Offload: ic.Offload, FD: ic.FD, Queues: ic.Queues})
-	if err != nil {
-		return nil, err
 	}
 	// A handed-in fd comes configured by the privileged parent that
 	// opened it; touching its link would need CAP_NET_ADMIN.
 	if ic.FD < 0 || ic.Netns != "" || len(ic.Peer) > 0 {
-		if err := t.ConfigurePeer(Peer(ic, ic.Netns, ic.Peer)); err != nil {
-			t.Close()
+		if err := l.ConfigurePeer(Peer(ic, ic.Netns, ic.Peer)); err != nil {
+			for _, q := range l.Queues {
+				q.Close()
+			}
 			return nil, err
 		}
 	}
-	return t, nil
+	return l, nil
 }
 
 // Peer is the kernel side of an interface's device in namespace ns with
@@ -47,13 +72,4 @@ func Peer(ic config.Interface, ns string, addrs []netip.Prefix) link.Peer {
 		gateways[i] = a.Addr()
 	}
 	return link.Peer{Netns: ns, Addresses: addrs, Gateways: gateways}
-}
-
-// Queues are the device queues of t as the router reads and writes them.
-func Queues(t *link.TUN) []Device {
-	var devs []Device
-	for _, q := range t.Queues() {
-		devs = append(devs, q)
-	}
-	return devs
 }

@@ -46,7 +46,7 @@ var stageBuilders = map[string]func(*Router, *snapshot) Stage{
 	"local":    func(r *Router, s *snapshot) Stage { return localStage{own: s.own, stack: r.local} },
 	"route":    func(r *Router, s *snapshot) Stage { return routeStage{r: r, s: s} },
 	"ttl":      func(r *Router, s *snapshot) Stage { return ttlStage{r: r, s: s} },
-	"neighbor": func(r *Router, s *snapshot) Stage { return neighborStage{s: s} },
+	"neighbor": func(r *Router, s *snapshot) Stage { return neighborStage{r: r, s: s} },
 }
 
 // pipeline is the ordered list of stages for one snapshot.

@@ -12,7 +12,9 @@ import (
 
 	"github.com/tungate/tungate/config"
 	"github.com/tungate/tungate/router/icmperr"
+	"github.com/tungate/tungate/router/link"
 	"github.com/tungate/tungate/router/local"
+	"github.com/tungate/tungate/router/neigh"
 	"github.com/tungate/tungate/router/packet"
 )
 
@@ -48,17 +50,24 @@ const (
 // Router owns the devices, the tables and the pipeline.
 type Router struct {
 	log       *slog.Logger
+	now       func() time.Time
 	ifaces    []*iface
 	local     *local.Stack
+	neigh     *neigh.Cache
+	ra        *raSchedule
+	origin    *link.Memory // ICMP errors made outside the pipeline, to be routed
 	icmpLimit *icmperr.Limiter
 	snap      atomic.Pointer[snapshot]
 
 	reloadMu sync.Mutex // one reload at a time
 	stagesMu sync.Mutex
 	stages   map[string]*stageCounters
+	link     stageCounters // TAP link layer: ARP and NDP taken, frames dropped
 	output   stageCounters
 
-	wg sync.WaitGroup
+	done      chan struct{}
+	closeOnce sync.Once
+	wg        sync.WaitGroup
 }
 
 // iface is one interface's device queues and live counters.
@@ -82,9 +91,14 @@ func New(cfg *config.Config, opt Options) (_ *Router, err error) {
 	}
 	r := &Router{
 		log:       opt.Logger,
+		now:       opt.Now,
 		icmpLimit: icmperr.NewLimiter(icmpRate, icmpBurst, opt.Now),
 		stages:    map[string]*stageCounters{},
+		origin:    link.NewMemory("origin", 64),
+		ra:        &raSchedule{state: map[int]*raState{}},
+		done:      make(chan struct{}),
 	}
+	r.neigh = neigh.New(neighConfig(cfg.ARP), opt.Now, neighSender{r})
 	defer func() {
 		if err != nil {
 			r.Close()
@@ -99,13 +113,40 @@ func New(cfg *config.Config, opt Options) (_ *Router, err error) {
 			return nil, fmt.Errorf("interface %q: %w", ic.Name, err)
 		}
 		r.ifaces = append(r.ifaces, &iface{name: ic.Name, queues: queues})
+		if ic.Kind == config.KindTAP {
+			r.ra.state[len(r.ifaces)-1] = &raState{next: opt.Now()}
+		}
 	}
 	s, err := newSnapshot(r, cfg)
 	if err != nil {
 		return nil, err
 	}
 	r.snap.Store(s)
+	r.syncStaticNeighbors(nil, cfg)
 	return r, nil
+}
+
+func neighConfig(c config.ARP) neigh.Config {
+	return neigh.Config{Reachable: c.Reachable, Stale: c.Stale, RetryInterval: c.RetryInterval, Retries: c.Retries, Queue: c.Queue, MaxEntries: c.MaxEntries}
+}
+
+// syncStaticNeighbors makes the PERMANENT entries those of cfg: it adds
+// the new ones and removes those that old had and cfg does not.
+func (r *Router) syncStaticNeighbors(old, cfg *config.Config) {
+	keep := map[config.Neighbor]bool{}
+	for _, n := range cfg.Neighbor {
+		n.Line = 0
+		keep[n] = true
+		r.neigh.AddStatic(r.indexOf(n.Dev), n.IP, neigh.MAC(n.MAC))
+	}
+	if old == nil {
+		return
+	}
+	for _, n := range old.Neighbor {
+		if n.Line = 0; !keep[n] {
+			r.neigh.RemoveStatic(r.indexOf(n.Dev), n.IP)
+		}
+	}
 }
 
 // Start runs one reader per device queue and one for the router's own
@@ -117,13 +158,21 @@ func (r *Router) Start() {
 		}
 	}
 	r.wg.Go(func() { r.readLoop(r.local, packet.NoInterface, 0) })
+	r.wg.Go(func() { r.readLoop(r.origin, packet.NoInterface, 0) })
+	r.wg.Go(r.housekeeping)
+	for i, ifc := range r.snap.Load().ifaces {
+		if ifc.tap {
+			r.announce(i)
+		}
+	}
 	r.log.Info("router started", "interfaces", len(r.ifaces))
 }
 
 // Close stops the readers and closes every device; devices the router
 // created disappear with it.
 func (r *Router) Close() error {
-	var errs []error
+	r.closeOnce.Do(func() { close(r.done) })
+	errs := []error{r.origin.Close()}
 	for _, ifc := range r.ifaces {
 		for _, dev := range ifc.queues {
 			errs = append(errs, dev.Close())
@@ -143,8 +192,12 @@ func (r *Router) Close() error {
 func (r *Router) Reload(cfg *config.Config) error {
 	r.reloadMu.Lock()
 	defer r.reloadMu.Unlock()
-	if err := sameDevices(r.snap.Load().cfg, cfg); err != nil {
+	old := r.snap.Load().cfg
+	if err := sameDevices(old, cfg); err != nil {
 		return err
+	}
+	if old.ARP != cfg.ARP {
+		return fmt.Errorf("%s: reload cannot change [arp]; restart tungate", cfg.File)
 	}
 	s, err := newSnapshot(r, cfg)
 	if err != nil {
@@ -154,6 +207,7 @@ func (r *Router) Reload(cfg *config.Config) error {
 		return fmt.Errorf("router's own stack: %w", err)
 	}
 	r.snap.Store(s)
+	r.syncStaticNeighbors(old, cfg)
 	r.log.Info("config reloaded", "file", cfg.File, "routes", len(cfg.Route))
 	return nil
 }
@@ -166,7 +220,7 @@ func sameDevices(old, cfg *config.Config) error {
 	for i, o := range old.Interface {
 		n := cfg.Interface[i]
 		if o.Name != n.Name || o.Kind != n.Kind || o.MTU != n.MTU || o.FD != n.FD || o.Netns != n.Netns ||
-			o.Offload != n.Offload || o.Queues != n.Queues || !slices.Equal(o.Peer, n.Peer) {
+			o.Offload != n.Offload || o.Queues != n.Queues || o.MAC != n.MAC || !slices.Equal(o.Peer, n.Peer) {
 			return fmt.Errorf("%s:%d: reload cannot change interface %q other than its addresses; restart tungate", cfg.File, n.Line, o.Name)
 		}
 	}
@@ -199,6 +253,26 @@ type RouteInfo struct {
 	Use         uint64       `json:"use"`
 }
 
+// NeighborInfo is one row of `tungate arp`.
+type NeighborInfo struct {
+	IP      netip.Addr  `json:"ip"`
+	MAC     neigh.MAC   `json:"mac"`
+	State   neigh.State `json:"state"`
+	Iface   string      `json:"iface"`
+	Updated time.Time   `json:"updated"`
+	Queued  int         `json:"queued,omitempty"`
+}
+
+// Neighbors is the neighbor cache, ARP and NDP together, sorted by
+// interface and address.
+func (r *Router) Neighbors() []NeighborInfo {
+	var out []NeighborInfo
+	for _, e := range r.neigh.Entries() {
+		out = append(out, NeighborInfo{IP: e.IP, MAC: e.MAC, State: e.State, Iface: r.ifaces[e.Iface].name, Updated: e.Updated, Queued: e.Queued})
+	}
+	return out
+}
+
 // Stats copies the live counters.
 func (r *Router) Stats() Stats {
 	st := Stats{Drops: map[string]uint64{}}
@@ -215,7 +289,9 @@ func (r *Router) Stats() Stats {
 		st.Stages = append(st.Stages, sc.snapshot(name, st.Drops))
 		st.ICMP.Sent += sc.replies.Load()
 	}
+	st.Stages = append([]StageStats{r.link.snapshot("link", st.Drops)}, st.Stages...)
 	st.Stages = append(st.Stages, r.output.snapshot("output", st.Drops))
+	st.Neighbors = r.neigh.Stats()
 	st.ICMP.RateLimited = r.icmpLimit.Suppressed()
 	return st
 }

@@ -5,6 +5,8 @@ import (
 	"net/netip"
 
 	"github.com/tungate/tungate/config"
+	"github.com/tungate/tungate/router/link"
+	"github.com/tungate/tungate/router/neigh"
 	"github.com/tungate/tungate/router/packet"
 	"github.com/tungate/tungate/router/route"
 )
@@ -22,18 +24,60 @@ type snapshot struct {
 
 // ifaceConfig is what the packet path needs to know of an interface.
 type ifaceConfig struct {
-	name string
-	mtu  int
+	name     string
+	mtu      int
+	prefixes []netip.Prefix // the router's addresses on it, with their prefixes
 	// v4 and v6 are the interface's first address of each family: the
 	// source of ICMP errors about packets that came in on it.
 	v4, v6 netip.Addr
+
+	// Ethernet (TAP) interfaces only.
+	tap  bool
+	mac  neigh.MAC
+	link neigh.Link // what the ARP and NDP handlers need
+	ra   bool       // send Router Advertisements
+}
+
+// addrs are the router's own addresses on the interface.
+func (c *ifaceConfig) addrs() []netip.Addr {
+	out := make([]netip.Addr, len(c.prefixes))
+	for i, p := range c.prefixes {
+		out[i] = p.Addr()
+	}
+	return out
+}
+
+// solicitSource is the address to ask for target from: the router's
+// address in target's prefix, the link-local one for an IPv6 link-local
+// target, else the first of target's family.
+func (c *ifaceConfig) solicitSource(target netip.Addr) netip.Addr {
+	if target.Is6() && target.IsLinkLocalUnicast() {
+		return neigh.LinkLocal(c.mac)
+	}
+	for _, p := range c.prefixes {
+		if p.Contains(target) {
+			return p.Addr()
+		}
+	}
+	if target.Is4() {
+		return c.v4
+	}
+	return c.v6
 }
 
 func newSnapshot(r *Router, cfg *config.Config) (*snapshot, error) {
 	s := &snapshot{cfg: cfg, own: map[netip.Addr]bool{}}
 	var routes []route.Route
 	for i, ic := range cfg.Interface {
-		c := ifaceConfig{name: ic.Name, mtu: ic.MTU}
+		c := ifaceConfig{name: ic.Name, mtu: ic.MTU, prefixes: ic.Addresses, tap: ic.Kind == config.KindTAP, ra: ic.RouterAdvertisements}
+		if c.tap {
+			c.mac = macOf(ic)
+			own := map[netip.Addr]bool{}
+			for _, a := range ic.Addresses {
+				own[a.Addr()] = true
+			}
+			c.link = neigh.Link{Index: i, MAC: c.mac, Ours: func(a netip.Addr) bool { return own[a] }}
+		}
 		for _, a := range ic.Addresses {
 			s.own[a.Addr()] = true
 			if a.Addr().Is4() && !c.v4.IsValid() {
@@ -76,6 +120,15 @@ func (s *snapshot) sourceFor(p *packet.Packet) netip.Addr {
 		}
 	}
 	return netip.Addr{}
+}
+
+// macOf is an interface's own MAC: from config, else one made from its
+// name, the same on every start.
+func macOf(ic config.Interface) neigh.MAC {
+	if ic.MAC != (config.MAC{}) {
+		return neigh.MAC(ic.MAC)
+	}
+	return link.MACFor(ic.Name)
 }
 
 func (c ifaceConfig) addr(version uint8) netip.Addr {

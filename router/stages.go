@@ -107,16 +107,6 @@ func (st ttlStage) Process(p *packet.Packet) packet.Verdict {
 	return packet.Continue
 }
 
-// neighborStage finds the link-layer address of the next hop. A TUN link
-// has none: its packets go out as they are.
-type neighborStage struct {
-	s *snapshot
-}
-
-func (st neighborStage) Process(p *packet.Packet) packet.Verdict {
-	return packet.Continue
-}
-
 // canFragment reports whether an IPv4 packet may be split for a smaller
 // link: IPv4 without the Don't Fragment flag.
 func canFragment(p *packet.Packet) bool {

@@ -3,6 +3,7 @@ package router
 import (
 	"sync/atomic"
 
+	"github.com/tungate/tungate/router/neigh"
 	"github.com/tungate/tungate/router/packet"
 )
 
@@ -27,13 +28,14 @@ type ifaceCounters struct {
 type batchCounters struct {
 	stagePackets, stageTaken, stageReplies [maxStages]uint64
 	stageDrops                             [maxStages][packet.NumReasons]uint64
-	outputDrops                            [packet.NumReasons]uint64
+	outputDrops, linkDrops                 [packet.NumReasons]uint64
+	linkTaken                              uint64 // ARP and NDP messages handled
 }
 
 func (c *batchCounters) drop(stage int, r packet.Reason) { c.stageDrops[stage][r]++ }
 
 // flush adds the tally to the shared counters of the stages and clears it.
-func (c *batchCounters) flush(stages []*stageCounters, output *stageCounters) {
+func (c *batchCounters) flush(stages []*stageCounters, link, output *stageCounters) {
 	for i, sc := range stages {
 		addNonZero(&sc.packets, c.stagePackets[i])
 		addNonZero(&sc.taken, c.stageTaken[i])
@@ -42,9 +44,12 @@ func (c *batchCounters) flush(stages []*stageCounters, output *stageCounters) {
 			addNonZero(&sc.drops[r], n)
 		}
 	}
-	for r, n := range c.outputDrops {
-		addNonZero(&output.drops[r], n)
+	for r := range c.outputDrops {
+		addNonZero(&output.drops[r], c.outputDrops[r])
+		addNonZero(&link.drops[r], c.linkDrops[r])
 	}
+	addNonZero(&link.packets, c.linkTaken)
+	addNonZero(&link.taken, c.linkTaken)
 	*c = batchCounters{}
 }
 
@@ -60,8 +65,9 @@ type Stats struct {
 	Interfaces []InterfaceStats `json:"interfaces"`
 	Stages     []StageStats     `json:"stages"`
 	// Drops totals every stage's drops by reason.
-	Drops map[string]uint64 `json:"drops"`
-	ICMP  ICMPStats         `json:"icmp"`
+	Drops     map[string]uint64 `json:"drops"`
+	ICMP      ICMPStats         `json:"icmp"`
+	Neighbors neigh.Stats       `json:"neighbors"`
 }
 
 // InterfaceStats counts what one interface received and sent.
@@ -74,8 +80,10 @@ type InterfaceStats struct {
 	TxErrors  uint64 `json:"tx_errors"`
 }
 
-// StageStats counts what one stage saw and decided. The pseudo-stage
-// "output" counts drops at the devices (fragmentation, write errors).
+// StageStats counts what one stage saw and decided. Two pseudo-stages
+// frame the pipeline: "link" counts the ARP and NDP messages TAP links
+// hand to the neighbor cache and the frames they drop, "output" the drops
+// at the devices (fragmentation, write errors, unanswered next hops).
 type StageStats struct {
 	Name    string            `json:"name"`
 	Packets uint64            `json:"packets"`

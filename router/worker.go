@@ -79,10 +79,11 @@ func (r *Router) readLoop(src reader, in, queue int) {
 // leaves.
 func (w *worker) batch(n int) {
 	s := w.r.snap.Load()
-	from, origin := 0, packet.Forwarded
+	from, origin, tap := 0, packet.Forwarded, false
 	if w.in == packet.NoInterface {
 		from, origin = s.pipe.originAt, packet.Local
 	} else {
+		tap = s.ifaces[w.in].tap
 		c := &w.r.ifaces[w.in].counters
 		c.rxPackets.Add(uint64(n))
 		var bytes int
@@ -94,6 +95,9 @@ func (w *worker) batch(n int) {
 	for i := range n {
 		p := &w.pkts[i]
 		*p = packet.Packet{Buf: w.bufs[i], Start: Headroom, Len: w.sizes[i], In: w.in, Out: packet.NoInterface, Origin: origin}
+		if tap && !w.linkIn(s, p) {
+			continue
+		}
 		if origin == packet.Local {
 			// The router's own packets skip validate and local, but the
 			// stages after them read the parsed view. Config puts validate
@@ -146,7 +150,7 @@ func (w *worker) flush(s *snapshot) {
 		w.out[i] = bufs[:0]
 	}
 	w.spares = 0
-	w.counts.flush(s.pipe.counters, &w.r.output)
+	w.counts.flush(s.pipe.counters, &w.r.link, &w.r.output)
 }
 
 func (w *worker) name() string {
@@ -184,7 +188,11 @@ func (w *worker) fragment(p *packet.Packet, mtu int) {
 		return
 	}
 	for i, v := range views[:n] {
-		w.out[p.Out] = append(w.out[p.Out], w.spare[first+i][:Headroom+len(v)])
+		buf := w.spare[first+i]
+		// The neighbor stage wrote the link header in front of the
+		// original; each fragment needs it too (TUN links ignore it).
+		copy(buf[Headroom-ethLen:Headroom], p.Buf[p.Start-ethLen:p.Start])
+		w.out[p.Out] = append(w.out[p.Out], buf[:Headroom+len(v)])
 	}
 }
 

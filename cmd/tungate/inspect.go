@@ -14,6 +14,7 @@ import (
 	"github.com/tungate/tungate/config"
 	"github.com/tungate/tungate/router"
 	"github.com/tungate/tungate/router/admin"
+	"github.com/tungate/tungate/router/neigh"
 )
 
 // inspectFlags parses the flags every inspection command shares and
@@ -70,6 +71,25 @@ func fetch[T any](name, path string, args []string, stdout io.Writer, show func(
 
 func cmdRoutes(args []string, stdout io.Writer) error {
 	return fetch("routes", "/routes", args, stdout, printRoutes)
+}
+
+func cmdARP(args []string, stdout io.Writer) error {
+	return fetch("arp", "/neighbors", args, stdout, printNeighbors)
+}
+
+// printNeighbors prints the cache as `arp -an` does, IPv6 neighbors too,
+// with the NUD state at the end of each line.
+func printNeighbors(w io.Writer, ns []router.NeighborInfo) {
+	for _, n := range ns {
+		switch {
+		case n.State == neigh.Incomplete:
+			fmt.Fprintf(w, "? (%s) at <incomplete> on %s %s\n", n.IP, n.Iface, n.State)
+		case n.State == neigh.Permanent:
+			fmt.Fprintf(w, "? (%s) at %s [ether] PERM on %s %s\n", n.IP, n.MAC, n.Iface, n.State)
+		default:
+			fmt.Fprintf(w, "? (%s) at %s [ether] on %s %s\n", n.IP, n.MAC, n.Iface, n.State)
+		}
+	}
 }
 
 func cmdStats(args []string, stdout io.Writer) error {
@@ -141,6 +161,9 @@ func printStats(w io.Writer, st router.Stats) {
 	tw.Flush()
 	fmt.Fprintf(w, "\nDrops by reason: %s\n", reasons(st.Drops))
 	fmt.Fprintf(w, "ICMP errors: %d sent, %d rate limited\n", st.ICMP.Sent, st.ICMP.RateLimited)
+	n := st.Neighbors
+	fmt.Fprintf(w, "Neighbors: %d entries, %d queue drops, %d refused (cache full), %d failed, %d invalid messages\n",
+		n.Entries, n.QueueDrops, n.Refused, n.Failed, n.Invalid)
 }
 
 // reasons prints drop counts as "reason=N ...", sorted by reason, or "-".

@@ -23,6 +23,7 @@ import (
 // wired by the caller.
 type Backend interface {
 	Routes() []router.RouteInfo
+	Neighbors() []router.NeighborInfo
 	Stats() router.Stats
 }
 
@@ -58,6 +59,7 @@ func Listen(path string, b Backend, reload func() error) (*Server, error) {
 	s := &Server{backend: b, reload: reload, ln: ln, path: path}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /routes", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, b.Routes()) })
+	mux.HandleFunc("GET /neighbors", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, b.Neighbors()) })
 	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, b.Stats()) })
 	mux.HandleFunc("POST /reload", s.handleReload)
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}

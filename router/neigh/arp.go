@@ -22,12 +22,18 @@ func (l Link) ours(ip netip.Addr) bool {
 	return l.Ours != nil && l.Ours(ip)
 }
 
-// learnable reports whether ip may have a neighbor entry on l: a unicast
-// address that is not the router's own. Someone else claiming our
-// address is a conflict to ignore, not a neighbor to cache.
+// learnable reports whether ip may have a neighbor entry on l: a host's
+// address, not the router's own. Someone else claiming our address is a
+// conflict to ignore, not a neighbor to cache.
 func (l Link) learnable(ip netip.Addr) bool {
+	return host(ip) && !l.ours(ip)
+}
+
+// host reports whether ip can be an interface's address: unicast,
+// specified, not loopback, not the limited broadcast.
+func host(ip netip.Addr) bool {
 	return ip.IsValid() && !ip.IsUnspecified() && !ip.IsMulticast() &&
-		!ip.IsLoopback() && ip != limitedBroadcast && !l.ours(ip)
+		!ip.IsLoopback() && ip != limitedBroadcast
 }
 
 var limitedBroadcast = netip.AddrFrom4([4]byte{255, 255, 255, 255})
@@ -120,10 +126,12 @@ func BuildGratuitousARP(b []byte, mac MAC, ip netip.Addr) Msg {
 // it STALE, as RFC 4861 §7.3.3 does for IPv6.
 //
 // An ARP Probe (sender address 0.0.0.0, RFC 5227 §2.1.1) for one of our
-// addresses is answered, to defend it, and teaches nothing.
+// addresses is answered, to defend it, and teaches nothing. A sender
+// that no host can be (a group or broadcast address, hardware or
+// protocol) makes the packet invalid.
 func (c *Cache) HandleARP(l Link, b, out []byte) Msg {
 	a, ok := parseARP(b)
-	if !ok || !a.senderMAC.unicast() {
+	if !ok || !a.senderMAC.unicast() || !a.senderIP.IsUnspecified() && !host(a.senderIP) {
 		c.invalids.Add(1)
 		return Msg{}
 	}

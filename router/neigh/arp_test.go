@@ -132,8 +132,9 @@ func TestARPIgnored(t *testing.T) {
 		{"zero sender MAC", arpFrom(header.ARPRequest, MAC{}, hostIP4, MAC{}, routerIP4), true},
 		{"looped back", arpFrom(header.ARPRequest, routerMAC, routerIP4, MAC{}, routerIP4), false},
 		{"claims our address", arpFrom(header.ARPReply, hostMAC, routerIP4, routerMAC, routerIP4), false},
-		{"multicast sender IP", arpFrom(header.ARPReply, hostMAC, netip.MustParseAddr("224.0.0.1"), routerMAC, routerIP4), false},
-		{"broadcast sender IP", arpFrom(header.ARPReply, hostMAC, limitedBroadcast, routerMAC, routerIP4), false},
+		{"multicast sender IP", arpFrom(header.ARPRequest, hostMAC, netip.MustParseAddr("224.0.0.1"), MAC{}, routerIP4), true},
+		{"broadcast sender IP", arpFrom(header.ARPRequest, hostMAC, limitedBroadcast, MAC{}, routerIP4), true},
+		{"loopback sender IP", arpFrom(header.ARPRequest, hostMAC, netip.MustParseAddr("127.0.0.1"), MAC{}, routerIP4), true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -440,14 +440,17 @@ func (c *Cache) AddStatic(iface int, ip netip.Addr, mac MAC) {
 	s := c.shard(k)
 	s.mu.Lock()
 	e := s.load()[k]
-	if e == nil {
+	fresh := e == nil
+	if fresh {
 		c.count.Add(1)
 		e = &entry{}
-		s.insert(k, e)
 	}
 	queued := e.queue
 	e.queue, e.mac, e.sent = nil, mac, 0
 	c.set(s, e, Permanent, c.now())
+	if fresh {
+		s.insert(k, e) // published complete, as every new entry is
+	}
 	s.mu.Unlock()
 	if len(queued) > 0 {
 		c.send.Flush(iface, mac, queued)

@@ -55,7 +55,7 @@ func macFrom(l tcpip.LinkAddress) (MAC, bool) {
 
 // AllNodes is ff02::1, the link-local all-nodes group: where periodic
 // Router Advertisements and unsolicited Neighbor Advertisements go.
-var AllNodes = toNetip(header.IPv6AllNodesMulticastAddress)
+var AllNodes = fromTcpip6(header.IPv6AllNodesMulticastAddress)
 
 // LinkLocal is the IPv6 link-local address of an interface with this MAC:
 // fe80::/64 with the modified EUI-64 interface identifier (RFC 4291 §2.5.1
@@ -63,14 +63,14 @@ var AllNodes = toNetip(header.IPv6AllNodesMulticastAddress)
 // §4.2: "Source Address MUST be the link-local address assigned to the
 // interface from which this message is sent").
 func LinkLocal(mac MAC) netip.Addr {
-	return toNetip(header.LinkLocalAddr(mac.link()))
+	return fromTcpip6(header.LinkLocalAddr(mac.link()))
 }
 
 // SolicitedNode is the solicited-node multicast group of ip,
 // ff02::1:ffXX:XXXX (RFC 4291 §2.7.1), where a Neighbor Solicitation for
 // ip is sent.
 func SolicitedNode(ip netip.Addr) netip.Addr {
-	return toNetip(header.SolicitedNodeAddr(toTcpip(ip)))
+	return fromTcpip6(header.SolicitedNodeAddr(toTcpip(ip)))
 }
 
 // MulticastMAC is the Ethernet group address an IP multicast packet to ip
@@ -95,9 +95,5 @@ func toTcpip(ip netip.Addr) tcpip.Address {
 	return tcpip.AddrFrom16(ip.As16())
 }
 
-func toNetip(a tcpip.Address) netip.Addr {
-	if a.Len() == header.IPv4AddressSize {
-		return netip.AddrFrom4(a.As4())
-	}
-	return netip.AddrFrom16(a.As16())
-}
+// fromTcpip6 converts an IPv6 address back; NDP carries no other kind.
+func fromTcpip6(a tcpip.Address) netip.Addr { return netip.AddrFrom16(a.As16()) }

@@ -28,7 +28,7 @@ func IsNDP(pkt []byte) bool {
 
 func ndpType(pkt []byte) (header.ICMPv6Type, bool) {
 	ip := header.IPv6(pkt)
-	if !ip.IsValid(len(pkt)) || ip.TransportProtocol() != header.ICMPv6ProtocolNumber {
+	if !ip.IsValid(len(pkt)) || ip.NextHeader() != uint8(header.ICMPv6ProtocolNumber) {
 		return 0, false
 	}
 	icmp := header.ICMPv6(ip.Payload())
@@ -47,7 +47,7 @@ func ndpType(pkt []byte) (header.ICMPv6Type, bool) {
 // than zero."
 func parseNDP(pkt []byte) (ndp, bool) {
 	ip := header.IPv6(pkt)
-	if !ip.IsValid(len(pkt)) || ip.TransportProtocol() != header.ICMPv6ProtocolNumber ||
+	if !ip.IsValid(len(pkt)) || ip.NextHeader() != uint8(header.ICMPv6ProtocolNumber) ||
 		ip.HopLimit() != header.NDPHopLimit {
 		return ndp{}, false
 	}
@@ -57,8 +57,8 @@ func parseNDP(pkt []byte) (ndp, bool) {
 	}
 	m := ndp{
 		typ: icmp.Type(),
-		src: toNetip(ip.SourceAddress()),
-		dst: toNetip(ip.DestinationAddress()),
+		src: fromTcpip6(ip.SourceAddress()),
+		dst: fromTcpip6(ip.DestinationAddress()),
 	}
 	var opts header.NDPOptions
 	switch m.typ {
@@ -67,13 +67,13 @@ func parseNDP(pkt []byte) (ndp, bool) {
 			return ndp{}, false
 		}
 		ns := header.NDPNeighborSolicit(icmp.MessageBody())
-		m.target, opts = toNetip(ns.TargetAddress()), ns.Options()
+		m.target, opts = fromTcpip6(ns.TargetAddress()), ns.Options()
 	case header.ICMPv6NeighborAdvert:
 		if len(icmp) < header.ICMPv6NeighborAdvertMinimumSize {
 			return ndp{}, false
 		}
 		na := header.NDPNeighborAdvert(icmp.MessageBody())
-		m.target, opts = toNetip(na.TargetAddress()), na.Options()
+		m.target, opts = fromTcpip6(na.TargetAddress()), na.Options()
 		m.solicited, m.override = na.SolicitedFlag(), na.OverrideFlag()
 	case header.ICMPv6RouterSolicit:
 		if len(icmp) < header.ICMPv6HeaderSize+header.NDPRSMinimumSize {
@@ -132,10 +132,12 @@ func (m *ndp) readOptions(opts header.NDPOptions) bool {
 // address, there is no source link-layer address option in the
 // message."), §7.1.2 ("If the IP Destination Address is a multicast
 // address the Solicited flag is zero.") and §6.1.1 (RS: the same rule on
-// the unspecified source). A link-layer address must also be one a
-// neighbor can have.
+// the unspecified source). Beyond them, the source must not be multicast
+// (RFC 4291 §2.7: "Multicast addresses must not be used as source
+// addresses in IPv6 packets"), for we may answer it, and a link-layer
+// address must be one a neighbor can have.
 func (m ndp) valid() bool {
-	if m.hasLLA && !m.lla.unicast() {
+	if m.src.IsMulticast() || m.hasLLA && !m.lla.unicast() {
 		return false
 	}
 	switch m.typ {
@@ -217,14 +219,15 @@ func (c *Cache) neighborSolicit(l Link, src MAC, m ndp, out []byte) Msg {
 	if m.src.IsUnspecified() {
 		return buildNA(out, l.MAC, m.target, AllNodes, false)
 	}
-	r := buildNA(out, l.MAC, m.target, m.src, true)
-	r.Dst = src
+	dst := src
 	if m.hasLLA {
-		r.Dst = m.lla
+		dst = m.lla
 	}
-	if !r.Dst.unicast() {
+	if !dst.unicast() {
 		return Msg{}
 	}
+	r := buildNA(out, l.MAC, m.target, m.src, true)
+	r.Dst = dst
 	return r
 }
 

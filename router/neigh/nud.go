@@ -33,17 +33,15 @@ func (c *Cache) learn(iface int, ip netip.Addr, n news) {
 	s.mu.Lock()
 	e := s.load()[k]
 	var queued [][]byte
+	var mac MAC
 	switch {
 	case e == nil:
 		c.add(s, k, n, now)
 	case e.state == Incomplete:
 		queued = c.complete(s, e, n, now)
+		mac = e.mac
 	case e.state != Permanent:
 		c.update(s, e, n, now)
-	}
-	var mac MAC
-	if e != nil {
-		mac = e.mac
 	}
 	s.mu.Unlock()
 	if len(queued) > 0 {

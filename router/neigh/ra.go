@@ -95,7 +95,7 @@ type RA struct {
 // unspecified (0: hosts keep their own). Periodic and solicited RAs are
 // the same message: §6.2.6 lets a router answer a solicitation by
 // unicast, but "the usual case is to multicast the response to the
-// all-nodes group". out needs 56 bytes, 8 more for the MTU option and
+// all-nodes group". out needs 64 bytes, 8 more for the MTU option and
 // 32 more per prefix; 0 is returned if it is too short.
 func BuildRA(out []byte, ra RA) Msg {
 	opts := header.NDPOptionsSerializer{header.NDPSourceLinkLayerAddressOption(ra.MAC.link())}

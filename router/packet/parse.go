@@ -158,14 +158,15 @@ func (p *Packet) walkExtensionHeaders(h header.IPv6) Reason {
 	return ReasonBadHeaderLength
 }
 
-// checkAddresses refuses packets a router must neither forward nor
-// answer, and link-scoped ones it does not forward.
+// checkAddresses refuses link-scoped packets, which a router does not
+// forward (hosts send many, e.g. IGMP reports from 0.0.0.0), and those it
+// must neither forward nor answer.
 func checkAddresses(src, dst netip.Addr) Reason {
 	switch {
-	case martian(src, dst):
-		return ReasonBadAddress
 	case linkScoped(src, dst):
 		return ReasonLinkScope
+	case martian(src, dst):
+		return ReasonBadAddress
 	}
 	return ReasonNone
 }

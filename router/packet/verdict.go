@@ -48,14 +48,19 @@ const (
 	ReasonBadChecksum     // IPv4 header checksum
 	ReasonBadAddress      // martian source or destination (RFC 1812 §5.3.7)
 	ReasonLinkScope       // link-local or multicast: not forwarded between links
+	// link layer (TAP)
+	ReasonOtherHost // an Ethernet frame for another host's MAC
+	ReasonEtherType // an Ethernet frame of a protocol the router does not speak
 	// local
-	ReasonLocalUnreachable // to the router's own address, no one listens and no answer may be sent
-	ReasonLocalQueueFull   // the router's own stack could not take it
+	ReasonLocalQueueFull // the router's own stack could not take it
 	// route
 	ReasonNoRoute // no route to the destination (ICMP Destination Unreachable sent)
 	// ttl
 	ReasonTTLExceeded // TTL / hop limit reached zero (ICMP Time Exceeded sent)
 	ReasonTooBig      // larger than the egress MTU with DF set, or IPv6 (ICMP sent)
+	// neighbor
+	ReasonNeighborRefused // the neighbor cache is full: no room to resolve another next hop
+	ReasonNeighborFailed  // the next hop did not answer ARP / NDP (ICMP Host Unreachable sent)
 	// device output
 	ReasonFragmentFailed // could not be fragmented for the egress MTU
 	ReasonTxError        // the device refused the write
@@ -64,22 +69,25 @@ const (
 )
 
 var reasonNames = [NumReasons]string{
-	ReasonNone:             "none",
-	ReasonTruncated:        "truncated",
-	ReasonBadVersion:       "bad_version",
-	ReasonBadHeaderLength:  "bad_header_length",
-	ReasonBadTotalLength:   "bad_total_length",
-	ReasonBadChecksum:      "bad_checksum",
-	ReasonBadAddress:       "bad_address",
-	ReasonLinkScope:        "link_scope",
-	ReasonLocalUnreachable: "local_unreachable",
-	ReasonLocalQueueFull:   "local_queue_full",
-	ReasonNoRoute:          "no_route",
-	ReasonTTLExceeded:      "ttl_exceeded",
-	ReasonTooBig:           "too_big",
-	ReasonFragmentFailed:   "fragment_failed",
-	ReasonTxError:          "tx_error",
-	ReasonLoop:             "loop",
+	ReasonNone:            "none",
+	ReasonTruncated:       "truncated",
+	ReasonBadVersion:      "bad_version",
+	ReasonBadHeaderLength: "bad_header_length",
+	ReasonBadTotalLength:  "bad_total_length",
+	ReasonBadChecksum:     "bad_checksum",
+	ReasonBadAddress:      "bad_address",
+	ReasonLinkScope:       "link_scope",
+	ReasonOtherHost:       "other_host",
+	ReasonEtherType:       "unknown_ethertype",
+	ReasonLocalQueueFull:  "local_queue_full",
+	ReasonNoRoute:         "no_route",
+	ReasonTTLExceeded:     "ttl_exceeded",
+	ReasonTooBig:          "too_big",
+	ReasonNeighborRefused: "neighbor_refused",
+	ReasonNeighborFailed:  "neighbor_failed",
+	ReasonFragmentFailed:  "fragment_failed",
+	ReasonTxError:         "tx_error",
+	ReasonLoop:            "loop",
 }
 
 // String is the reason's name as shown by `tungate stats`.

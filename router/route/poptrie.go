@@ -34,7 +34,7 @@ const (
 // (Internet) table are found in one memory access, which is what keeps a
 // lookup in a 1M-route table within 50 ns; see the package doc. It is a
 // variable so that tests can cover both widths with small tables.
-var bigTable = 1 << 18
+var bigTable = 1 << 17
 
 // A leaf value is 0 for "no route" or 1 + the index of the route's Entry.
 
@@ -46,28 +46,28 @@ type node struct {
 }
 
 type trie struct {
-	direct     []uint32 // leaf value, or isNode | index in nodes
-	directBits uint     // len(direct) == 1 << directBits
-	nodes      []node
-	leaves     []uint32
+	direct []uint32 // leaf value, or isNode | index in nodes
+	shift  uint     // 32 - log2(len(direct)): a>>shift indexes direct; a>>32 is 0
+	nodes  []node
+	leaves []uint32
 }
 
-// lookup returns the leaf value for the address a.
-func (t *trie) lookup(a uint32) uint32 {
-	x := t.direct[a>>(32-t.directBits)] // a >> 32 is 0: a trie without routes has one slot
-	for off := t.directBits; x&isNode != 0; off += stride {
-		n := &t.nodes[x&^isNode]
+// descend returns the leaf value for the address a below the direct-array
+// value x, which is a node. Table.Lookup reads the direct array itself and
+// calls this for the rest.
+func (t *trie) descend(x, a uint32) uint32 {
+	i := x &^ isNode
+	for off := 32 - t.shift; ; off += stride {
+		n := &t.nodes[i]
 		// Past bit 32 the shift brings in zeros, as the builder assumes.
 		v := a << off >> (32 - stride)
 		upTo := uint64(2)<<v - 1 // bits 0..v; 2<<63 wraps to 0, so all bits
-		if n.children>>v&1 != 0 {
-			x = isNode | (n.child0 + uint32(bits.OnesCount64(n.children&upTo)) - 1)
-			continue
+		if n.children>>v&1 == 0 {
+			// The leaf for slot v is the last run started at or before v.
+			return t.leaves[n.leaf0+uint32(bits.OnesCount64(n.leaves&upTo))-1]
 		}
-		// The leaf for slot v is the last run started at or before v.
-		return t.leaves[n.leaf0+uint32(bits.OnesCount64(n.leaves&upTo))-1]
+		i = n.child0 + uint32(bits.OnesCount64(n.children&upTo)) - 1
 	}
-	return x
 }
 
 // prefix is a route as the trie builder sees it.
@@ -100,7 +100,7 @@ func newTrie(ps []prefix) trie {
 	case len(ps) > 0:
 		d = 16
 	}
-	t := trie{direct: make([]uint32, 1<<d), directBits: d}
+	t := trie{direct: make([]uint32, 1<<d), shift: 32 - d}
 	for _, p := range ps {
 		if p.bits <= d {
 			v := p.slot(0, d)

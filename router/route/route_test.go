@@ -221,3 +221,26 @@ func TestRoutesOrderAndUse(t *testing.T) {
 		}
 	}
 }
+
+func TestRoutesStopsEarly(t *testing.T) {
+	tab, err := New([]Route{connected("192.0.2.0/24", 1), connected("198.51.100.0/24", 2)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for range tab.Routes() {
+		n++
+		break
+	}
+	if n != 1 {
+		t.Errorf("Routes yielded %d routes after break, want 1", n)
+	}
+}
+
+func TestProtoString(t *testing.T) {
+	for p, want := range map[Proto]string{Connected: "kernel", Static: "static", 0: "Proto(0)", 9: "Proto(9)"} {
+		if got := p.String(); got != want {
+			t.Errorf("Proto(%d).String() = %q, want %q", uint8(p), got, want)
+		}
+	}
+}
