@@ -31,9 +31,10 @@ const (
 // bigTable is the number of routes from which the direct array covers 24
 // bits (64 MiB, at most 256 bytes per route) instead of 16 (256 KiB). With
 // 24 bits, the /24 and shorter prefixes that make up almost all of a large
-// (Internet) table are found in one memory access, which is what keeps a
-// lookup in a 1M-route table within 50 ns; see the package doc. It is a
-// variable so that tests can cover both widths with small tables.
+// (Internet) table are found in one memory access: in our 1M-route
+// benchmark that takes a lookup from 165-200 ns to 40-55 ns. From 100k to
+// 250k routes the two widths were about even. It is a variable so that
+// tests can cover both widths with small tables.
 var bigTable = 1 << 17
 
 // A leaf value is 0 for "no route" or 1 + the index of the route's Entry.

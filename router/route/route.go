@@ -19,13 +19,13 @@
 // prefix is the one with the lowest metric, so only that one goes into the
 // LPM structure. Higher-metric routes to the same prefix are kept for
 // display but are never returned by Lookup (their Use stays 0), as in the
-// kernel. The LPM structures give an index of or a pointer into that one
+// kernel. The LPM structures index (IPv4) or point (IPv6) into that one
 // []Entry, so a lookup result is the route itself, counter included.
 //
 // IPv6 uses a bart.Table (github.com/gaissmai/bart), a multibit trie with
 // 8-bit strides and path compression. IPv4 uses our own structure
 // (poptrie.go): a direct array indexed by the top 16 bits of the address,
-// 24 bits from bigTable routes on, then Poptrie nodes of 6 bits each. With
+// 24 bits from 128Ki routes on, then Poptrie nodes of 6 bits each. With
 // 24 bits, a lookup that ends at a /24 or shorter prefix, which is almost
 // every route of an Internet table, is one memory access.
 //
@@ -33,18 +33,18 @@
 // dependent memory accesses (the node, then its sparse child slice), which
 // in a table far larger than the caches are a cache miss each. Lookups in
 // ns/op, random destinations inside random routes (see BenchmarkLookup),
-// prefix lengths shaped like the Internet's (DFZ) or uniform in /8../32,
-// 2-vCPU AMD EPYC VM shared with other jobs, so ±30%:
+// prefix lengths shaped like the Internet's (DFZ) or uniform in /8../32;
+// ranges over runs on a 2-vCPU AMD EPYC VM shared with other jobs:
 //
-//	                     bart.Table  bart.Fast    own
-//	IPv4   1k (DFZ)          21         15         15
-//	IPv4 100k (DFZ)         145        135         28
-//	IPv4   1M (DFZ)         250        215         50
-//	IPv4   1M (uniform)     300        280        105
+//	                   bart.Table  bart.Fast     own
+//	IPv4   1k (DFZ)       21-23      15-17     14-18
+//	IPv4 100k (DFZ)     145-180    135-160     36-52
+//	IPv4   1M (DFZ)     250-300    215-245     39-56
+//	IPv4   1M (uniform) 300-320    280-420   108-119
 //
 // Memory for 1M IPv4 (DFZ): own 66 MiB, 64 MiB of it the direct array,
 // bart.Table 31 MiB; the Entry slice adds 76 MiB either way. New takes
-// about 0.7 s for 1M routes, most of it sorting.
+// 0.6-0.8 s for 1M routes, most of it sorting.
 //
 // The same Poptrie for IPv6 (16-bit direct array, keys as two uint64s)
 // was not measurably faster than bart on 100k routes of /16../64 (270-520
@@ -94,15 +94,6 @@ type Route struct {
 	Dev    int          // egress interface index
 	Metric uint32       // lower wins among routes with the same To
 	Proto  Proto
-}
-
-// NextHop is the address a packet to dst is sent to on r.Dev: the gateway,
-// or dst itself for an on-link route.
-func (r *Route) NextHop(dst netip.Addr) netip.Addr {
-	if r.Via.IsValid() {
-		return r.Via
-	}
-	return dst
 }
 
 // Entry is a route installed in a Table. Its Route must not be modified.
@@ -226,9 +217,4 @@ func (t *Table) Routes() iter.Seq[*Entry] {
 			}
 		}
 	}
-}
-
-// Len returns the number of routes in t.
-func (t *Table) Len() int {
-	return len(t.entries)
 }

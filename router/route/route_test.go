@@ -76,8 +76,12 @@ func TestLookup(t *testing.T) {
 		if e.To != pfx(tt.wantTo) {
 			t.Errorf("Lookup(%v).To = %v, want %v", dst, e.To, tt.wantTo)
 		}
-		if got := e.NextHop(dst).WithZone(""); got != addr(tt.wantHop) {
-			t.Errorf("Lookup(%v).NextHop = %v, want %v", dst, got, tt.wantHop)
+		hop := e.Via // what the route stage sends to
+		if !hop.IsValid() {
+			hop = dst.WithZone("")
+		}
+		if hop != addr(tt.wantHop) {
+			t.Errorf("Lookup(%v): next hop %v, want %v", dst, hop, tt.wantHop)
 		}
 		if e.Dev != tt.wantDev {
 			t.Errorf("Lookup(%v).Dev = %v, want %v", dst, e.Dev, tt.wantDev)
@@ -194,9 +198,6 @@ func TestRoutesOrderAndUse(t *testing.T) {
 	tab, err := New(in)
 	if err != nil {
 		t.Fatal(err)
-	}
-	if tab.Len() != len(in) {
-		t.Errorf("Len() = %d, want %d", tab.Len(), len(in))
 	}
 	var got []string
 	for e := range tab.Routes() {
