@@ -5,8 +5,9 @@ import (
 	"time"
 )
 
-// create makes the mapping for key, or tells why it cannot. t.mu is held.
-func (t *Table) create(key mappingKey, now time.Time) (*Mapping, error) {
+// create makes the mapping for key (internal and remote unpacked), or
+// tells why it cannot. t.mu is held.
+func (t *Table) create(key mappingKey, internal, remote netip.AddrPort, now time.Time) (*Mapping, error) {
 	// The same mapping coming back within ReuseDelay takes its old port
 	// back; it was never anyone else's (Rule.ReuseDelay). Its host still
 	// holds and is charged for it.
@@ -14,49 +15,48 @@ func (t *Table) create(key mappingKey, now time.Time) (*Mapping, error) {
 		set := e.addr.portSet(key.proto)
 		set.held--
 		set.live++
-		return t.install(key, e.addr, e.port, now), nil
+		return t.install(key, internal, remote, e.addr, e.port, now), nil
 	}
-	internal := key.internal.Addr()
-	h := t.hosts[internal]
+	hk := key.host()
+	h := t.hosts[hk]
 	if h != nil && t.rule.MaxPortsPerHost > 0 && h.ports >= t.rule.MaxPortsPerHost {
 		t.refused.quota++
 		return nil, ErrQuota
 	}
-	sp := spanFor(&t.rule, isICMP(key.proto), key.internal.Port())
+	sp := spanFor(&t.rule, isICMP(key.proto), internal.Port())
 	if h != nil {
-		port, ok := t.choosePort(h.ext, key, sp)
+		port, ok := t.choosePort(h.ext, key.proto, internal.Port(), sp)
 		if !ok {
 			t.refused.exhausted++
 			return nil, ErrExhausted
 		}
 		h.ports++
-		return t.install(key, h.ext, port, now), nil
+		return t.install(key, internal, remote, h.ext, port, now), nil
 	}
 	pool := t.v4
-	if !internal.Is4() {
+	if !internal.Addr().Is4() {
 		pool = t.v6
 	}
 	if len(pool) == 0 {
 		t.refused.noAddress++
 		return nil, ErrNoAddress
 	}
-	first := pairFirst(internal, len(pool))
+	first := pairFirst(key.internal, len(pool))
 	for i := range pool {
 		a := pool[(first+i)%len(pool)]
-		if port, ok := t.choosePort(a, key, sp); ok {
-			t.hosts[internal] = &host{ext: a, ports: 1}
-			return t.install(key, a, port, now), nil
+		if port, ok := t.choosePort(a, key.proto, internal.Port(), sp); ok {
+			t.hosts[hk] = &host{ext: a, ports: 1}
+			return t.install(key, internal, remote, a, port, now), nil
 		}
 	}
 	t.refused.exhausted++
 	return nil, ErrExhausted
 }
 
-// choosePort takes a port of sp on a for key: the internal one if it is to
-// be and can be preserved, else a random free one.
-func (t *Table) choosePort(a *extAddr, key mappingKey, sp span) (uint16, bool) {
-	set := a.portSet(key.proto)
-	p := key.internal.Port()
+// choosePort takes a port of sp on a for internal port p: p itself if it
+// is to be and can be preserved, else a random free one.
+func (t *Table) choosePort(a *extAddr, proto uint8, p uint16, sp span) (uint16, bool) {
+	set := a.portSet(proto)
 	if !t.rule.PortPreservation || !sp.contains(p) || set.isTaken(p) {
 		var ok bool
 		if p, ok = set.pick(sp, t.rand); !ok {
@@ -69,10 +69,18 @@ func (t *Table) choosePort(a *extAddr, key mappingKey, sp span) (uint16, bool) {
 }
 
 // install enters a mapping for key on port of a, already taken.
-func (t *Table) install(key mappingKey, a *extAddr, port uint16, now time.Time) *Mapping {
-	m := &Mapping{key: key, external: netip.AddrPortFrom(a.addr, port), addr: a, created: now}
+func (t *Table) install(key mappingKey, internal, remote netip.AddrPort, a *extAddr, port uint16, now time.Time) *Mapping {
+	m := &Mapping{
+		key:      key,
+		proto:    key.proto,
+		internal: internal,
+		remote:   remote,
+		external: netip.AddrPortFrom(a.addr, port),
+		addr:     a,
+		created:  now,
+	}
 	t.byKey[key] = m
-	t.byExt[extKey{a.addr, port, key.proto}] = m
+	t.byExt[extKeyOf(key.proto, m.external)] = m
 	return m
 }
 
@@ -80,11 +88,11 @@ func (t *Table) install(key mappingKey, a *extAddr, port uint16, now time.Time) 
 // its port back for ReuseDelay, or frees it now when there is none.
 func (t *Table) remove(m *Mapping) {
 	m.removed = true
-	m.remotes, m.idle = nil, remoteList{}
+	m.first, m.remotes, m.idle = remote{}, nil, remoteList{}
 	delete(t.byKey, m.key)
-	delete(t.byExt, extKey{m.external.Addr(), m.external.Port(), m.key.proto})
+	delete(t.byExt, extKeyOf(m.proto, m.external))
 	e := heldPort{key: m.key, addr: m.addr, port: m.external.Port()}
-	set := m.addr.portSet(m.key.proto)
+	set := m.addr.portSet(m.proto)
 	set.live--
 	set.held++
 	if t.rule.ReuseDelay < 0 {
@@ -100,10 +108,10 @@ func (t *Table) unhold(e heldPort) {
 	set := e.addr.portSet(e.key.proto)
 	set.held--
 	set.free(e.port)
-	internal := e.key.internal.Addr()
-	if h := t.hosts[internal]; h != nil {
+	hk := e.key.host()
+	if h := t.hosts[hk]; h != nil {
 		if h.ports--; h.ports == 0 {
-			delete(t.hosts, internal)
+			delete(t.hosts, hk)
 		}
 	}
 }

@@ -62,7 +62,7 @@ func checkConsistent(tb testing.TB, t *Table) {
 		if m.key != k || m.removed || m.flows <= 0 {
 			tb.Fatalf("mapping %v under key %v: removed=%v flows=%d", m.key, k, m.removed, m.flows)
 		}
-		ek := extKey{m.external.Addr(), m.external.Port(), k.proto}
+		ek := extKeyOf(k.proto, m.external)
 		if other := owner[ek]; other != nil {
 			tb.Fatalf("port overloading: %v and %v both on %v", other.key, m.key, m.external)
 		}
@@ -81,7 +81,7 @@ func checkConsistent(tb testing.TB, t *Table) {
 	}
 	held := map[*portSet]int{}
 	for k, e := range t.held.byKey {
-		if _, ok := owner[extKey{e.addr.addr, e.port, k.proto}]; ok {
+		if _, ok := owner[extKeyOf(k.proto, netip.AddrPortFrom(e.addr.addr, e.port))]; ok {
 			tb.Fatalf("held port %v:%d of %v is also live", e.addr.addr, e.port, k)
 		}
 		held[e.addr.portSet(k.proto)]++

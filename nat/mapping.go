@@ -5,37 +5,34 @@ import (
 	"time"
 )
 
-// mappingKey names a mapping: the protocol, the internal endpoint and the
-// part of the remote the mapping behaviour keeps (MappingBehavior).
-type mappingKey struct {
-	proto    uint8
-	internal netip.AddrPort
-	remote   netip.AddrPort
-}
-
 // A Mapping binds an internal endpoint to an external one for one protocol
 // (RFC 4787 §4.1). Its endpoints never change; everything else is the
 // Table's, guarded by its lock.
 type Mapping struct {
 	key      mappingKey
+	proto    uint8
+	internal netip.AddrPort
+	remote   netip.AddrPort // the part of the remote the mapping is for
 	external netip.AddrPort
 	addr     *extAddr
 	created  time.Time
 
 	flows   int  // references held by conntrack flows
 	removed bool // the last flow went; the Table no longer knows it
-	// remotes is what this mapping remembers of the remotes it has had
-	// flows with, reduced by the filtering behaviour; nil under
-	// endpoint-independent filtering.
+	// first and remotes are what this mapping remembers of the remotes it
+	// has had flows with, reduced by the filtering behaviour: the first
+	// one inline, since most mappings only ever have one, the others in
+	// the map. Nothing under endpoint-independent filtering.
+	first   remote
 	remotes map[netip.AddrPort]*remote
 	idle    remoteList // remotes without flows, least recently used first
 }
 
 // Proto is the IP protocol number of the mapping.
-func (m *Mapping) Proto() uint8 { return m.key.proto }
+func (m *Mapping) Proto() uint8 { return m.proto }
 
 // Internal is the inside endpoint: address and port, or ICMP identifier.
-func (m *Mapping) Internal() netip.AddrPort { return m.key.internal }
+func (m *Mapping) Internal() netip.AddrPort { return m.internal }
 
 // External is the outside endpoint the internal one is translated to.
 func (m *Mapping) External() netip.AddrPort { return m.external }
@@ -43,20 +40,55 @@ func (m *Mapping) External() netip.AddrPort { return m.external }
 // remote is one remembered remote of a mapping.
 type remote struct {
 	key        netip.AddrPort
+	known      bool // in use (for Mapping.first)
 	flows      int
 	prev, next *remote // in the idle list while flows == 0
 }
 
+// find returns the remembered remote with filter key k, or nil.
+func (m *Mapping) find(k netip.AddrPort) *remote {
+	if m.first.known && m.first.key == k {
+		return &m.first
+	}
+	return m.remotes[k]
+}
+
+func (m *Mapping) add(k netip.AddrPort) *remote {
+	if !m.first.known {
+		m.first = remote{key: k, known: true}
+		return &m.first
+	}
+	if m.remotes == nil {
+		m.remotes = make(map[netip.AddrPort]*remote)
+	}
+	r := &remote{key: k, known: true}
+	m.remotes[k] = r
+	return r
+}
+
+func (m *Mapping) drop(r *remote) {
+	if r == &m.first {
+		m.first = remote{}
+		return
+	}
+	delete(m.remotes, r.key)
+}
+
+// remembered is how many remotes the mapping remembers.
+func (m *Mapping) remembered() int {
+	n := len(m.remotes)
+	if m.first.known {
+		n++
+	}
+	return n
+}
+
 // remember counts a new flow with the remote whose filter key is k.
 func (m *Mapping) remember(k netip.AddrPort) {
-	r := m.remotes[k]
+	r := m.find(k)
 	switch {
 	case r == nil:
-		if m.remotes == nil {
-			m.remotes = make(map[netip.AddrPort]*remote, 1)
-		}
-		r = &remote{key: k}
-		m.remotes[k] = r
+		r = m.add(k)
 	case r.flows == 0:
 		m.idle.remove(r)
 	}
@@ -67,7 +99,7 @@ func (m *Mapping) remember(k netip.AddrPort) {
 // A remote without flows is remembered while fewer than maxIdle others are
 // idle; past that the least recently used idle one is forgotten.
 func (m *Mapping) release(k netip.AddrPort, maxIdle int) {
-	r := m.remotes[k]
+	r := m.find(k)
 	if r == nil || r.flows == 0 {
 		return
 	}
@@ -78,7 +110,7 @@ func (m *Mapping) release(k netip.AddrPort, maxIdle int) {
 	for m.idle.n > max(maxIdle, 0) {
 		old := m.idle.head
 		m.idle.remove(old)
-		delete(m.remotes, old.key)
+		m.drop(old)
 	}
 }
 

@@ -1,9 +1,6 @@
 package nat
 
-import (
-	"hash/fnv"
-	"net/netip"
-)
+import "net/netip"
 
 // extAddr is one address of the external pool.
 type extAddr struct {
@@ -39,9 +36,10 @@ type host struct {
 // while the host holds any port (host above); when the address it starts
 // at has no port left in the range a flow needs, the next address is
 // tried, which is still paired since the host has no other mapping.
-func pairFirst(internal netip.Addr, n int) int {
-	h := fnv.New32a()
-	b := internal.As16()
-	h.Write(b[:])
-	return int(h.Sum32() % uint32(n))
+func pairFirst(internal [16]byte, n int) int {
+	h := uint32(2166136261) // 32-bit FNV-1a
+	for _, b := range internal {
+		h = (h ^ uint32(b)) * 16777619
+	}
+	return int(h % uint32(n))
 }

@@ -83,11 +83,11 @@ func (t *Table) Mappings() []MappingInfo {
 	out := make([]MappingInfo, 0, len(t.byKey))
 	for _, m := range t.byKey {
 		out = append(out, MappingInfo{
-			Proto:    m.key.proto,
-			Internal: m.key.internal,
+			Proto:    m.proto,
+			Internal: m.internal,
 			External: m.external,
-			Remote:   m.key.remote,
-			Remotes:  len(m.remotes),
+			Remote:   m.remote,
+			Remotes:  m.remembered(),
 			Flows:    m.flows,
 			Age:      now.Sub(m.created),
 		})

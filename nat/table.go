@@ -30,13 +30,6 @@ const (
 
 func isICMP(proto uint8) bool { return proto == protoICMP || proto == protoICMPv6 }
 
-// extKey names an external endpoint of one protocol.
-type extKey struct {
-	addr  netip.Addr
-	port  uint16
-	proto uint8
-}
-
 // A Table is the NAT state of one `[[snat]]` rule: its mappings, the
 // external ports they and ReuseDelay hold, and the hosts behind them.
 type Table struct {
@@ -48,7 +41,7 @@ type Table struct {
 	byKey  map[mappingKey]*Mapping // outbound: which mapping a flow uses
 	byExt  map[extKey]*Mapping     // inbound: which mapping owns a port
 	v4, v6 []*extAddr
-	hosts  map[netip.Addr]*host
+	hosts  map[hostKey]*host
 	held   holds
 	refused
 }
@@ -73,7 +66,7 @@ func New(rule Rule, now func() time.Time, random rand.Source) (*Table, error) {
 		rand:  random,
 		byKey: make(map[mappingKey]*Mapping),
 		byExt: make(map[extKey]*Mapping),
-		hosts: make(map[netip.Addr]*host),
+		hosts: make(map[hostKey]*host),
 		held:  holds{byKey: make(map[mappingKey]heldPort)},
 	}
 	for _, a := range rule.External {
@@ -107,7 +100,10 @@ func (runtimeSource) Uint64() uint64 { return rand.Uint64() }
 //
 // A new mapping takes the host's paired external address and, on it, the
 // internal port when Rule.PortPreservation is on and that port is free,
-// else a random one (spanFor, portSet.pick). A port is held by one
+// else a random free one (RFC 6056 Algorithm 1) in the internal port's
+// range class (RFC 4787 REQ-3a) and, with Rule.Parity, of its parity. A
+// new mapping past Rule.MaxPortsPerHost gets ErrQuota, one without a free
+// port ErrExhausted; both are counted in Stats. A port is held by one
 // mapping only, so an inbound packet names exactly one internal endpoint.
 // RFC 4787 REQ-3: "A NAT MUST NOT have a "Port assignment" behavior of
 // "Port overloading"", and RFC 5382 REQ-7 the same for TCP. RFC 7857 §3
@@ -123,7 +119,8 @@ func (t *Table) Outbound(proto uint8, internal, remote netip.AddrPort) (*Mapping
 	if isICMP(proto) {
 		behavior = EndpointIndependentMapping
 	}
-	key := mappingKey{proto, internal, behavior.remoteKey(remote)}
+	remoteKey := behavior.remoteKey(remote)
+	key := keyOf(proto, internal, remoteKey)
 
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -132,7 +129,7 @@ func (t *Table) Outbound(proto uint8, internal, remote netip.AddrPort) (*Mapping
 	m := t.byKey[key]
 	if m == nil {
 		var err error
-		if m, err = t.create(key, now); err != nil {
+		if m, err = t.create(key, internal, remoteKey, now); err != nil {
 			return nil, err
 		}
 	}
@@ -148,7 +145,7 @@ func (t *Table) Outbound(proto uint8, internal, remote netip.AddrPort) (*Mapping
 func (t *Table) Inbound(proto uint8, external, remote netip.AddrPort) (*Mapping, bool) {
 	remote = normalize(proto, remote)
 	t.mu.RLock()
-	m := t.byExt[extKey{external.Addr(), external.Port(), proto}]
+	m := t.byExt[extKeyOf(proto, external)]
 	ok := m != nil && t.admits(m, remote)
 	t.mu.RUnlock()
 	return m, ok
@@ -160,15 +157,14 @@ func (t *Table) admits(m *Mapping, remote netip.AddrPort) bool {
 	if !ok {
 		return true
 	}
-	_, seen := m.remotes[k]
-	return seen
+	return m.find(k) != nil
 }
 
 // Acquire takes a reference on m for a new flow with remote that an
 // admitted inbound packet starts. It reports false if m has gone since
 // Inbound returned it; the packet is then to be treated as unmatched.
 func (t *Table) Acquire(m *Mapping, remote netip.AddrPort) bool {
-	remote = normalize(m.key.proto, remote)
+	remote = normalize(m.proto, remote)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if m.removed {
@@ -190,7 +186,7 @@ func (t *Table) acquire(m *Mapping, remote netip.AddrPort) {
 // port held back for Rule.ReuseDelay. A Release without a reference is
 // ignored.
 func (t *Table) Release(m *Mapping, remote netip.AddrPort) {
-	remote = normalize(m.key.proto, remote)
+	remote = normalize(m.proto, remote)
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if m.removed || m.flows == 0 {

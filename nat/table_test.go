@@ -340,3 +340,42 @@ func TestMappingsAndStats(t *testing.T) {
 		t.Errorf("Stats() = %+v", s)
 	}
 }
+
+// Readers and writers at once (run with -race): one goroutine per device
+// reader, as the pipeline does.
+func TestConcurrent(t *testing.T) {
+	r := masq()
+	r.Filtering = AddressDependentFiltering
+	tab, err := New(r, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	for g := range 4 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			s := netip.AddrPortFrom(ip("203.0.113.1"), uint16(1000+g))
+			for i := range 2000 {
+				c := netip.AddrPortFrom(ip(fmt.Sprintf("192.168.46.%d", g+1)), uint16(40000+i%50))
+				m, err := tab.Outbound(udp, c, s)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if got, ok := tab.Inbound(udp, m.External(), s); got != m || !ok {
+					t.Errorf("Inbound(%v) = %p, %v; want %p", m.External(), got, ok, m)
+					return
+				}
+				if i%3 == 0 {
+					tab.Stats()
+					tab.Mappings()
+				}
+				tab.Release(m, s)
+			}
+		}()
+	}
+	for range 4 {
+		<-done
+	}
+	checkConsistent(t, tab)
+}
