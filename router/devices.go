@@ -43,7 +43,7 @@ func Open(ic config.Interface) (*Link, error) {
 		}
 		l.kernel = t
 	case config.KindTAP:
-		t, err := link.OpenTAP(link.TAPOptions{Name: ic.Name, MTU: ic.MTU, FD: ic.FD})
+		t, err := link.OpenTAP(link.TAPOptions{Name: ic.Name, MTU: ic.MTU, Offload: ic.Offload, FD: ic.FD})
 		if err != nil {
 			return nil, err
 		}

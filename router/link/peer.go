@@ -150,10 +150,10 @@ func peerAddr(p netip.Prefix) *netlink.Addr {
 		Mask: net.CIDRMask(p.Bits(), a.BitLen()),
 	}}
 	if a.Is6() {
-		// A TUN has no link layer to detect duplicates on. On a TAP the
-		// router, whose config assigns these addresses, owns the segment's
-		// plan; there DAD would only leave the address tentative (unusable)
-		// for a second or more.
+		// A TUN has no link layer to detect duplicates on. A TAP has one,
+		// but these addresses come from the router's config, the authority
+		// for the link; on either, DAD would only leave the address
+		// tentative (unusable) for a second or more.
 		addr.Flags = unix.IFA_F_NODAD
 	}
 	return addr
