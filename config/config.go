@@ -25,6 +25,9 @@ type Config struct {
 	Route     []Route
 	Neighbor  []Neighbor
 	ARP       ARP
+	SNAT      []SNAT
+	Forward   []Forward
+	Conntrack Conntrack
 	Pipeline  Pipeline
 }
 
@@ -52,7 +55,7 @@ type Interface struct {
 	FD        int            // an inherited, open TUN/TAP fd; -1 when absent
 	Netns     string         // move the device into /run/netns/NAME; "" = stay
 	Peer      []netip.Prefix // addresses for the kernel side, inside Addresses' prefixes
-	Offload   bool           // tun only: IFF_VNET_HDR with GSO/GRO; default true for tun, false for tap
+	Offload   bool           // IFF_VNET_HDR with segmentation offload; default true (router/link measured it faster on TUN and TAP)
 	Queues    int            // tun only: reader queues, 1..16; default 1
 	// MAC is a tap interface's own Ethernet address, unicast; the zero MAC
 	// (always, on a tun) means the router generates one.
@@ -111,6 +114,122 @@ var DefaultARP = ARP{
 	RetryInterval: time.Second,
 	Queue:         64,
 	MaxEntries:    4096,
+}
+
+// SNAT is one [[snat]] table: source NAT for packets that leave by Out
+// with a source inside From. The rules are tried in order; the first whose
+// Out and From match translates the flow.
+type SNAT struct {
+	Out string // the egress interface, an [[interface]]; required
+	// From holds the inside sources the rule translates: masked prefixes,
+	// at least one. There is no "any source" default: it would hold the
+	// external addresses too, which RFC 4787 REQ-7 forbids.
+	From []netip.Prefix
+	// Masquerade (to = "masquerade", the default) translates to the first
+	// address of Out of the packet's family, link-local ones aside
+	// (Interface.MasqueradeAddr); Addresses is then nil. Otherwise
+	// Addresses is the pool: one address, or the range "a-b" expanded in
+	// order, of one family, at most MaxPoolSize addresses.
+	Masquerade bool
+	Addresses  []netip.Addr
+	// Ports is the external port (and ICMP identifier) range; default
+	// DefaultSNATPorts, 1024-65535.
+	Ports PortRange
+	// Mapping is the RFC 4787 mapping behaviour; default
+	// EndpointIndependent, which RFC 4787 REQ-1 and RFC 5382 REQ-1 make
+	// a MUST; the others exist to emulate other NATs in tests.
+	Mapping Behavior
+	// Filtering is the RFC 4787 filtering behaviour; default
+	// EndpointIndependent: RFC 6888 REQ-7 recommends it (address-dependent
+	// only where known not to break applications), as RFC 4787 REQ-8 does
+	// when transparency matters.
+	Filtering Behavior
+	// PortPreservation keeps the inside source port when it is free;
+	// default true.
+	PortPreservation bool
+	// Hairpin lets inside hosts reach each other through their external
+	// addresses, seeing the external source (RFC 4787 REQ-9); default true.
+	Hairpin bool
+	// MaxPortsPerHost bounds the external ports (and ICMP identifiers)
+	// one inside address holds (RFC 6888 REQ-4); default 0, no limit.
+	MaxPortsPerHost int
+	// UnsolicitedSYN is what happens to an unsolicited inbound SYN after
+	// it has been held 6 s (RFC 5382 REQ-4): SYNICMP (the default, ICMP
+	// port unreachable) or SYNDrop.
+	UnsolicitedSYN string
+	Line           int // line of the [[snat]] header, for messages
+}
+
+// Behavior is an RFC 4787 §4.1 mapping or §5 filtering behaviour, by the
+// name the file uses.
+type Behavior string
+
+const (
+	EndpointIndependent     Behavior = "endpoint-independent"       // mapping: same external ip:port for every destination; filtering: anyone may send in
+	AddressDependent        Behavior = "address-dependent"          // per destination address
+	AddressAndPortDependent Behavior = "address-and-port-dependent" // per destination address and port ("symmetric" mapping)
+)
+
+// The values of SNAT.UnsolicitedSYN.
+const (
+	SYNICMP = "icmp" // ICMP port unreachable (type 3, code 3), RFC 5382 REQ-4's SHOULD
+	SYNDrop = "drop" // silently, the policy REQ-4a allows
+)
+
+// PortRange is an inclusive range of ports, 1 <= Lo <= Hi.
+type PortRange struct{ Lo, Hi uint16 }
+
+// DefaultSNATPorts is [[snat]] ports when left out: the ports above the
+// well-known ones (RFC 4787 REQ-3a keeps the classes apart).
+var DefaultSNATPorts = PortRange{1024, 65535}
+
+// MaxPoolSize bounds an SNAT address range, which is expanded in full.
+const MaxPoolSize = 65536
+
+// Forward is one [[forward]] table: a static port forward (destination
+// NAT) from one of the router's own addresses to an inside endpoint.
+type Forward struct {
+	In     string         // the interface the traffic arrives on, an [[interface]]
+	Proto  uint8          // ProtoTCP or ProtoUDP; the file names them "tcp" and "udp"
+	Listen netip.AddrPort // one of In's own addresses, port 1..65535
+	To     netip.AddrPort // the inside endpoint: not a router address, same family as Listen, port 1..65535
+	Line   int            // line of the [[forward]] header, for messages
+}
+
+// IP protocol numbers of Forward.Proto.
+const (
+	ProtoTCP uint8 = 6
+	ProtoUDP uint8 = 17
+)
+
+// Conntrack is the [conntrack] table: the connection table's bound and its
+// idle timeouts. DefaultConntrack holds the defaults; every duration is
+// > 0. The RFCs set minimums for the timeouts, noted by each field; a
+// shorter value is accepted, since tests and harnesses need quick expiry,
+// and BelowRFC lists it so that `tungate check` can warn.
+type Conntrack struct {
+	Max int // flows in the table, >= 1; new ones beyond it are dropped and counted; default 262144
+	// TCPEstablished: an idle established TCP flow; default 2h4m, the
+	// RFC 5382 REQ-5 minimum ("MUST NOT be less than 2 hours 4 minutes").
+	TCPEstablished Duration
+	// TCPTransitory: a TCP flow opening or closing (SYN only, FIN or RST
+	// seen); default 4m, the RFC 5382 REQ-5 minimum.
+	TCPTransitory Duration
+	// UDP: a UDP mapping; default 5m. RFC 4787 REQ-5: at least 2 min;
+	// 5 min or more RECOMMENDED (REQ-5c).
+	UDP Duration
+	// ICMP: an ICMP query (echo) mapping; default 60s, the RFC 5508 REQ-2
+	// minimum.
+	ICMP Duration
+}
+
+// DefaultConntrack is [conntrack] with every key left out.
+var DefaultConntrack = Conntrack{
+	Max:            262144,
+	TCPEstablished: 2*time.Hour + 4*time.Minute,
+	TCPTransitory:  4 * time.Minute,
+	UDP:            5 * time.Minute,
+	ICMP:           60 * time.Second,
 }
 
 // Pipeline is the [pipeline] table: the stage names in order, checked

@@ -77,7 +77,49 @@ queue = 16
 max_entries = 100
 
 [pipeline]
-stages = ["validate", "local", "route", "ttl", "neighbor"]
+stages = ["validate", "local", "dnat", "route", "ttl", "snat", "neighbor"]
+
+[[snat]]
+out = "wan0"
+from = ["192.168.46.0/24", "192.168.50.0/24"]
+to = "18.18.18.9-18.18.18.11"
+ports = "20000-29999"
+mapping = "address-dependent"
+filtering = "address-and-port-dependent"
+port_preservation = false
+hairpin = false
+max_ports_per_host = 512
+unsolicited_syn = "drop"
+
+[[snat]]
+out = "lan0"
+from = ["fd50::/64"]
+to = "masquerade"
+
+[[snat]]
+out = "wan0"
+from = ["10.0.0.0/8"]
+to = "18.18.18.8"
+ports = "5000"
+
+[[forward]]
+in = "wan0"
+proto = "tcp"
+listen = "18.18.18.8:8080"
+to = "192.168.46.10:80"
+
+[[forward]]
+in = "lan0"
+proto = "udp"
+listen = "[fd46::1]:5353"
+to = "[fd50::53]:53"
+
+[conntrack]
+max = 1000
+tcp_established = "1h"
+tcp_transitory = "30s"
+udp = "2m"
+icmp = "1m"
 `
 
 func TestParseValid(t *testing.T) {
@@ -114,7 +156,7 @@ func TestParseValid(t *testing.T) {
 			Addresses:            []netip.Prefix{netip.MustParsePrefix("192.168.50.1/24"), netip.MustParsePrefix("fd50::1/64")},
 			MTU:                  1500,
 			FD:                   -1,
-			Offload:              false,
+			Offload:              true,
 			Queues:               1,
 			MAC:                  MAC{0x02, 0, 0, 0, 0x50, 0x01},
 			RouterAdvertisements: true,
@@ -138,10 +180,64 @@ func TestParseValid(t *testing.T) {
 			Queue:         16,
 			MaxEntries:    100,
 		},
-		Pipeline: Pipeline{Stages: []string{"validate", "local", "route", "ttl", "neighbor"}},
+		SNAT: []SNAT{{
+			Out:              "wan0",
+			From:             []netip.Prefix{netip.MustParsePrefix("192.168.46.0/24"), netip.MustParsePrefix("192.168.50.0/24")},
+			Addresses:        []netip.Addr{netip.MustParseAddr("18.18.18.9"), netip.MustParseAddr("18.18.18.10"), netip.MustParseAddr("18.18.18.11")},
+			Ports:            PortRange{20000, 29999},
+			Mapping:          AddressDependent,
+			Filtering:        AddressAndPortDependent,
+			PortPreservation: false,
+			Hairpin:          false,
+			MaxPortsPerHost:  512,
+			UnsolicitedSYN:   "drop",
+			Line:             69,
+		}, {
+			Out:              "lan0",
+			From:             []netip.Prefix{netip.MustParsePrefix("fd50::/64")},
+			Masquerade:       true,
+			Ports:            PortRange{1024, 65535},
+			Mapping:          EndpointIndependent,
+			Filtering:        EndpointIndependent,
+			PortPreservation: true,
+			Hairpin:          true,
+			UnsolicitedSYN:   "icmp",
+			Line:             81,
+		}, {
+			Out:              "wan0",
+			From:             []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")},
+			Addresses:        []netip.Addr{netip.MustParseAddr("18.18.18.8")},
+			Ports:            PortRange{5000, 5000},
+			Mapping:          EndpointIndependent,
+			Filtering:        EndpointIndependent,
+			PortPreservation: true,
+			Hairpin:          true,
+			UnsolicitedSYN:   "icmp",
+			Line:             86,
+		}},
+		Forward: []Forward{
+			{In: "wan0", Proto: 6, Listen: netip.MustParseAddrPort("18.18.18.8:8080"), To: netip.MustParseAddrPort("192.168.46.10:80"), Line: 92},
+			{In: "lan0", Proto: 17, Listen: netip.MustParseAddrPort("[fd46::1]:5353"), To: netip.MustParseAddrPort("[fd50::53]:53"), Line: 98},
+		},
+		Conntrack: Conntrack{
+			Max:            1000,
+			TCPEstablished: time.Hour,
+			TCPTransitory:  30 * time.Second,
+			UDP:            2 * time.Minute,
+			ICMP:           time.Minute,
+		},
+		Pipeline: Pipeline{Stages: []string{"validate", "local", "dnat", "route", "ttl", "snat", "neighbor"}},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("got  %+v\nwant %+v", c, want)
+	}
+	// Below the RFCs, and accepted: a harness wants quick expiry.
+	below := []string{
+		"tcp_established 1h0m0s is below 2h4m0s, the minimum of RFC 5382 REQ-5",
+		"tcp_transitory 30s is below 4m0s, the minimum of RFC 5382 REQ-5",
+	}
+	if got := c.Conntrack.BelowRFC(); !reflect.DeepEqual(got, below) {
+		t.Errorf("BelowRFC() = %q, want %q", got, below)
 	}
 }
 
@@ -176,9 +272,10 @@ dev = "tap0"
 		in.MAC != (MAC{}) || in.RouterAdvertisements {
 		t.Errorf("interface defaults: %+v", in)
 	}
-	// A tap has no offload (SPEC: tun only) and a MAC the router makes.
+	// A tap offloads too (SPEC said tun only; router/link measured it
+	// faster on TAP) and has a MAC the router makes.
 	tap := c.Interface[1]
-	if tap.Kind != KindTAP || tap.MTU != 1500 || tap.FD != -1 || tap.Offload || tap.Queues != 1 || tap.MAC != (MAC{}) || tap.RouterAdvertisements {
+	if tap.Kind != KindTAP || tap.MTU != 1500 || tap.FD != -1 || !tap.Offload || tap.Queues != 1 || tap.MAC != (MAC{}) || tap.RouterAdvertisements {
 		t.Errorf("tap interface defaults: %+v", tap)
 	}
 	want := Neighbor{IP: netip.MustParseAddr("10.1.0.2"), MAC: MAC{2, 0, 0, 0, 0, 2}, Dev: "tap0", Line: 15}
@@ -196,6 +293,17 @@ dev = "tap0"
 	if !reflect.DeepEqual(c.Pipeline.Stages, DefaultStages) {
 		t.Errorf("stages = %v, want %v", c.Pipeline.Stages, DefaultStages)
 	}
+	if len(c.SNAT) != 0 || len(c.Forward) != 0 {
+		t.Errorf("snat = %+v, forward = %+v, want none", c.SNAT, c.Forward)
+	}
+	// SPEC's defaults, spelled out, as for [arp]; they meet every RFC minimum.
+	ct := Conntrack{Max: 262144, TCPEstablished: 2*time.Hour + 4*time.Minute, TCPTransitory: 4 * time.Minute, UDP: 5 * time.Minute, ICMP: 60 * time.Second}
+	if c.Conntrack != ct || DefaultConntrack != ct {
+		t.Errorf("conntrack = %+v, DefaultConntrack = %+v, want %+v", c.Conntrack, DefaultConntrack, ct)
+	}
+	if below := c.Conntrack.BelowRFC(); below != nil {
+		t.Errorf("default conntrack below the RFCs: %q", below)
+	}
 	// The snapshot must not share the package's default slice.
 	c.Pipeline.Stages[0] = "changed"
 	if DefaultStages[0] != "validate" {
@@ -203,10 +311,93 @@ dev = "tap0"
 	}
 }
 
+func TestSNATDefaults(t *testing.T) {
+	c, err := Parse("t.toml", []byte(`
+[[interface]]
+name = "lan0"
+addresses = ["192.168.46.1/24", "fd46::1/64"]
+
+[[interface]]
+name = "wan0"
+addresses = ["fe80::8/64", "18.18.18.8/24", "2001:db8::8/64", "18.18.19.8/24"]
+
+[[snat]]
+out = "wan0"
+from = ["192.168.46.0/24", "fd46::/64"]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// RFC 4787 REQ-1 (mapping) and RFC 6888 REQ-7 (filtering): both
+	// endpoint-independent unless the file says otherwise.
+	want := SNAT{
+		Out:              "wan0",
+		From:             []netip.Prefix{netip.MustParsePrefix("192.168.46.0/24"), netip.MustParsePrefix("fd46::/64")},
+		Masquerade:       true,
+		Ports:            PortRange{1024, 65535},
+		Mapping:          EndpointIndependent,
+		Filtering:        EndpointIndependent,
+		PortPreservation: true,
+		Hairpin:          true,
+		MaxPortsPerHost:  0,
+		UnsolicitedSYN:   "icmp",
+		Line:             10,
+	}
+	if len(c.SNAT) != 1 || !reflect.DeepEqual(c.SNAT[0], want) {
+		t.Errorf("snat = %+v, want %+v", c.SNAT, want)
+	}
+	if DefaultSNATPorts != want.Ports {
+		t.Errorf("DefaultSNATPorts = %v, want %v", DefaultSNATPorts, want.Ports)
+	}
+	// Masquerade takes the first address of the family, not link-local.
+	wan := c.Interface[1]
+	for _, tt := range []struct {
+		is6  bool
+		want string
+	}{{false, "18.18.18.8"}, {true, "2001:db8::8"}} {
+		if a, ok := wan.MasqueradeAddr(tt.is6); !ok || a != netip.MustParseAddr(tt.want) {
+			t.Errorf("MasqueradeAddr(%v) = %v, %v; want %s", tt.is6, a, ok, tt.want)
+		}
+	}
+	if a, ok := (Interface{Addresses: []netip.Prefix{netip.MustParsePrefix("fe80::1/64")}}).MasqueradeAddr(true); ok {
+		t.Errorf("MasqueradeAddr of a link-local only interface = %v", a)
+	}
+}
+
+func TestBelowRFC(t *testing.T) {
+	c := DefaultConntrack
+	c.TCPEstablished = 2*time.Hour + 4*time.Minute - time.Second
+	c.UDP = 119 * time.Second
+	c.ICMP = time.Second
+	want := []string{
+		"tcp_established 2h3m59s is below 2h4m0s, the minimum of RFC 5382 REQ-5",
+		"udp 1m59s is below 2m0s, the minimum of RFC 4787 REQ-5",
+		"icmp 1s is below 1m0s, the minimum of RFC 5508 REQ-2",
+	}
+	if got := c.BelowRFC(); !reflect.DeepEqual(got, want) {
+		t.Errorf("BelowRFC() = %q, want %q", got, want)
+	}
+	c = DefaultConntrack
+	c.UDP = 2 * time.Minute // the minimum itself is fine
+	if got := c.BelowRFC(); got != nil {
+		t.Errorf("BelowRFC() = %q, want nil", got)
+	}
+}
+
 // iface is a valid interface table to build error cases on.
 const iface = `[[interface]]
 name = "lan0"
 addresses = ["192.168.46.1/24"]
+`
+
+// natIfaces are an inside and an outside interface to build NAT error
+// cases on; the next line is 7.
+const natIfaces = `[[interface]]
+name = "lan0"
+addresses = ["192.168.46.1/24", "fd46::1/64"]
+[[interface]]
+name = "wan0"
+addresses = ["18.18.18.8/24"]
 `
 
 // tap is a valid tap interface to build error cases on.
@@ -271,21 +462,13 @@ stage = []
 			`tungate.toml:3: interface "wan0": unknown key "bogus"`,
 		}},
 		{"later tables", iface + `
-[[snat]]
-out = "lan0"
-[[snat]]
-[[forward]]
 [filter]
 [[filter.rule]]
 [[service]]
 [service.health]
-[conntrack]
 `, []string{
-			"tungate.toml:5: [[snat]] is not supported yet by this version",
-			"tungate.toml:8: [[forward]] is not supported yet by this version",
-			"tungate.toml:9: [filter] is not supported yet by this version",
-			"tungate.toml:11: [[service]] is not supported yet by this version",
-			"tungate.toml:13: [conntrack] is not supported yet by this version",
+			"tungate.toml:5: [filter] is not supported yet by this version",
+			"tungate.toml:7: [[service]] is not supported yet by this version",
 		}},
 		{"tun keys on a tap, tap keys on a tun", `[[interface]]
 name = "lan0"
@@ -302,7 +485,6 @@ kind = "l2"
 mac = "02:00:00:00:00:02"
 offload = false
 `, []string{
-			`tungate.toml:4: interface "lan0": offload is for tun interfaces only`,
 			`tungate.toml:5: interface "lan0": queues is for tun interfaces only`,
 			`tungate.toml:8: interface "wan0": mac is for tap interfaces only`,
 			`tungate.toml:9: interface "wan0": router_advertisements is for tap interfaces only`,
@@ -777,11 +959,241 @@ stages = [
 ]
 `, []string{
 			`tungate.toml:7: pipeline: validate must come first`,
-			`tungate.toml:8: pipeline: stage "snat" is not supported yet by this version`,
 			`tungate.toml:8: pipeline: snat must come after route`,
 			`tungate.toml:10: pipeline: neighbor must come last`,
 			`tungate.toml:12: pipeline: stage "route" is listed twice`,
 			`tungate.toml:13: pipeline: unknown stage "nat"; the stages are validate, local, dnat, route, filter, ttl, snat, neighbor`,
+		}},
+		{"snat values", natIfaces + `[[snat]]
+[[snat]]
+out = ""
+from = []
+to = "bogus"
+ports = "0-100"
+mapping = "full-cone"
+filtering = 1
+port_preservation = "yes"
+hairpin = 0
+max_ports_per_host = -1
+unsolicited_syn = "rst"
+bogus = 1
+`, []string{
+			"tungate.toml:7: snat 1: out is required: the egress interface",
+			`tungate.toml:7: snat 1: from is required: the inside prefixes to translate, like ["192.168.46.0/24"]`,
+			"tungate.toml:9: snat 2: out is empty; name the egress interface",
+			`tungate.toml:10: snat 2: from is empty; list the inside prefixes to translate, like ["192.168.46.0/24"]`,
+			`tungate.toml:11: snat 2: to "bogus" is not "masquerade", an IP address or a range like "18.18.18.8-18.18.18.9"`,
+			`tungate.toml:12: snat 2: ports "0-100": ports are 1..65535`,
+			`tungate.toml:13: snat 2: mapping "full-cone" must be one of endpoint-independent, address-dependent, address-and-port-dependent`,
+			"tungate.toml:14: snat 2: filtering must be a string, not the integer 1",
+			`tungate.toml:15: snat 2: port_preservation must be true or false, not the string "yes"`,
+			"tungate.toml:16: snat 2: hairpin must be true or false, not the integer 0",
+			"tungate.toml:17: snat 2: max_ports_per_host -1 is out of range 0..2147483647",
+			`tungate.toml:18: snat 2: unsolicited_syn "rst" must be "icmp" or "drop"`,
+			`tungate.toml:19: snat 2: unknown key "bogus"`,
+		}},
+		{"snat from", natIfaces + `[[snat]]
+out = "wan0"
+from = [
+  "192.168.46.1/24",
+  "192.168.46.0/24",
+  "192.168.46.0/24",
+  "10.0.0.0",
+  "fd46::/64",
+  7,
+]
+to = "18.18.18.9"
+`, []string{
+			"tungate.toml:10: snat 1: from 192.168.46.1/24: invalid prefix for given prefix length (host bits set); did you mean 192.168.46.0/24?",
+			"tungate.toml:12: snat 1: from 192.168.46.0/24 is listed twice",
+			`tungate.toml:13: snat 1: from "10.0.0.0" has no prefix length`,
+			"tungate.toml:14: snat 1: from fd46::/64 and to 18.18.18.9 are not the same IP family; write one [[snat]] per family",
+			"tungate.toml:15: snat 1: from: element 6 must be a string, not the integer 7",
+		}},
+		{"snat from with only bad elements is not reported empty", natIfaces + `[[snat]]
+out = "wan0"
+from = [1]
+`, []string{
+			"tungate.toml:9: snat 1: from: element 1 must be a string, not the integer 1",
+		}},
+		{"snat pools and ports", `snat = [
+  {out = "wan0", from = ["192.168.46.0/24"], to = "18.18.18.9-18.18.18.8"},
+  {out = "wan0", from = ["192.168.46.0/24"], to = "18.18.18.9-fd18::9"},
+  {out = "wan0", from = ["192.168.46.0/24"], to = "18.18.0.0-18.19.0.0"},
+  {out = "wan0", from = ["192.168.46.0/24"], to = "18.18.0.0-18.18.255.255"},
+  {out = "wan0", from = ["192.168.46.0/24"], to = "169.253.255.255-169.254.0.1"},
+  {out = "wan0", from = ["fd46::/64"], to = "fe80::1"},
+  {out = "wan0", from = ["192.168.46.0/24"], to = "18.18.18.9-x"},
+  {out = "wan0", from = ["192.168.46.0/24"], to = "224.0.0.1"},
+  {out = "wan0", from = ["10.0.0.0/8", "192.168.46.0/24"], to = "10.0.0.1-10.0.0.9"},
+  {out = "wan0", from = ["fd46::/64"], to = "2001:db8::-2001:db8::1:0"},
+  {out = "wan0", from = ["fd46::/64"], to = "2001:db8::-2001:db8::ffff"},
+  {out = "wan0", from = ["fd46::/64"], to = "2001:db8::-2001:db9::"},
+  {out = "wan0", from = ["192.168.46.0/24"], to = "::ffff:18.18.18.9"},
+  {out = "wan0", from = ["fd46::/64"], to = "fd18::9%wan0"},
+  {out = "wan0", from = ["192.168.46.0/24"], to = "18.18.18.9", ports = "5000-4000"},
+  {out = "wan0", from = ["192.168.46.0/24"], to = "18.18.18.9", ports = "1024-"},
+  {out = "wan0", from = ["192.168.46.0/24"], to = "18.18.18.9", ports = "65536"},
+  {out = "wan0", from = ["192.168.46.0/24"], to = "18.18.18.9", ports = "1-99999999999"},
+  {out = "wan0", from = ["192.168.46.0/24"], to = "18.18.18.9", ports = 1024},
+  {out = "wan0", from = ["192.168.46.0/24"], to = "18.18.18.9", ports = "+1-2"},
+]
+` + natIfaces, []string{
+			"tungate.toml:2: snat 1: to range 18.18.18.9-18.18.18.8: 18.18.18.9 comes after 18.18.18.8",
+			"tungate.toml:3: snat 2: to range 18.18.18.9-fd18::9: 18.18.18.9 and fd18::9 are not the same IP family",
+			"tungate.toml:4: snat 3: to range 18.18.0.0-18.19.0.0 holds more than 65536 addresses",
+			"tungate.toml:6: snat 5: to range 169.253.255.255-169.254.0.1: 169.254.0.1 is link-local; a translated packet leaves its link",
+			"tungate.toml:7: snat 6: to fe80::1 is link-local; a translated packet leaves its link",
+			`tungate.toml:8: snat 7: to range "18.18.18.9-x": "x" is not an IP address: unable to parse IP`,
+			"tungate.toml:9: snat 8: to 224.0.0.1 is a multicast address, not a unicast host address",
+			"tungate.toml:10: snat 9: to 10.0.0.1-10.0.0.9 overlaps from 10.0.0.0/8: external addresses must not be inside ones (RFC 4787 REQ-7)",
+			"tungate.toml:11: snat 10: to range 2001:db8::-2001:db8::1:0 holds more than 65536 addresses",
+			"tungate.toml:13: snat 12: to range 2001:db8::-2001:db9:: holds more than 65536 addresses",
+			"tungate.toml:14: snat 13: to ::ffff:18.18.18.9 is IPv4-mapped IPv6; write it as IPv4",
+			"tungate.toml:15: snat 14: to fd18::9%wan0: a translated address takes no zone",
+			`tungate.toml:16: snat 15: ports "5000-4000": 5000 is above 4000`,
+			`tungate.toml:17: snat 16: ports "1024-" is not a port range like "1024-65535", or one port`,
+			`tungate.toml:18: snat 17: ports "65536": ports are 1..65535`,
+			`tungate.toml:19: snat 18: ports "1-99999999999": ports are 1..65535`,
+			"tungate.toml:20: snat 19: ports must be a string, not the integer 1024",
+			`tungate.toml:21: snat 20: ports "+1-2" is not a port range`,
+		}},
+		{"snat against interfaces", natIfaces + `[[interface]]
+name = "wan1"
+addresses = ["fe80::1/64"]
+[[snat]]
+out = "wan9"
+from = ["192.168.46.0/24"]
+[[snat]]
+out = "wan0"
+from = ["192.168.46.0/24", "fd46::/64", "fd47::/64"]
+[[snat]]
+out = "wan1"
+from = ["fd46::/64"]
+[[snat]]
+out = "wan0"
+from = ["18.18.18.0/25", "18.0.0.0/8"]
+[[snat]]
+out = "wan0"
+from = ["18.18.18.0/24"]
+to = "18.18.19.1"
+`, []string{
+			`tungate.toml: snat 1: out "wan9" is not an [[interface]]`,
+			`tungate.toml: snat 2: from fd46::/64 is IPv6, and interface "wan0" has no IPv6 address (not link-local) to masquerade as`,
+			`tungate.toml: snat 3: from fd46::/64 is IPv6, and interface "wan1" has no IPv6 address (not link-local) to masquerade as`,
+			`tungate.toml: snat 4: from 18.18.18.0/25 holds 18.18.18.8, an address of interface "wan0", which masquerade translates to: ` +
+				"external addresses must not be inside ones (RFC 4787 REQ-7)",
+			`tungate.toml: snat 4: from 18.0.0.0/8 holds 18.18.18.8, an address of interface "wan0"`,
+		}},
+		{"nat tables need their stages", natIfaces + `[[snat]]
+out = "wan0"
+from = ["192.168.46.0/24"]
+[[forward]]
+in = "wan0"
+proto = "tcp"
+listen = "18.18.18.8:80"
+to = "192.168.46.2:80"
+[pipeline]
+stages = ["validate", "local", "route", "ttl", "neighbor"]
+`, []string{
+			`tungate.toml:16: pipeline: stage "snat" is required by [[snat]], to translate source addresses`,
+			`tungate.toml:16: pipeline: stage "dnat" is required by [[forward]], to translate destination addresses`,
+		}},
+		{"forward values", natIfaces + `[[forward]]
+[[forward]]
+in = ""
+proto = "icmp"
+listen = "18.18.18.8"
+to = "192.168.46.2:0"
+[[forward]]
+in = "wan0"
+proto = 6
+listen = "[fe80::1%wan0]:80"
+to = "fd46::2:80"
+extra = 1
+[[forward]]
+in = "wan0"
+proto = "udp"
+listen = "18.18.18.8:53"
+to = "[fd46::53]:53"
+[[forward]]
+in = "wan0"
+proto = "tcp"
+listen = "18.18.18.8:80"
+to = "192.168.46.2:80"
+[[forward]]
+in = "wan0"
+proto = "tcp"
+listen = "18.18.18.8:80"
+to = "192.168.46.3:80"
+[[forward]]
+in = "wan0"
+proto = "udp"
+listen = "18.18.18.8:80"
+to = "192.168.46.3:80"
+[[forward]]
+in = "wan0"
+proto = "tcp"
+listen = "18.18.18.8:65536"
+to = "224.0.0.1:80"
+`, []string{
+			"tungate.toml:7: forward 1: in is required",
+			"tungate.toml:7: forward 1: proto is required",
+			"tungate.toml:7: forward 1: listen is required",
+			"tungate.toml:7: forward 1: to is required",
+			"tungate.toml:9: forward 2: in is empty; name the interface the traffic arrives on",
+			`tungate.toml:10: forward 2: proto "icmp" must be "tcp" or "udp"`,
+			`tungate.toml:11: forward 2: listen "18.18.18.8" is not ip:port, like "18.18.18.8:8080" or "[fd18::8]:8080"`,
+			"tungate.toml:12: forward 2: to 192.168.46.2:0: port 0 is not a port; ports are 1..65535",
+			"tungate.toml:15: forward 3: proto must be a string, not the integer 6",
+			"tungate.toml:16: forward 3: listen fe80::1%wan0: a translated address takes no zone",
+			`tungate.toml:17: forward 3: to "fd46::2:80" is not ip:port`,
+			`tungate.toml:18: forward 3: unknown key "extra"`,
+			"tungate.toml:23: forward 4: to [fd46::53]:53 and listen 18.18.18.8:53 are not the same IP family",
+			"tungate.toml:29: forward 6: same in (wan0), proto (tcp) and listen (18.18.18.8:80) as forward 5",
+			`tungate.toml:42: forward 8: listen "18.18.18.8:65536" is not ip:port`,
+			"tungate.toml:43: forward 8: to 224.0.0.1 is a multicast address, not a unicast host address",
+		}},
+		{"forwards against interfaces", `forward = [
+  {in = "wan9", proto = "tcp", listen = "18.18.18.8:80", to = "192.168.46.2:80"},
+  {in = "lan0", proto = "tcp", listen = "18.18.18.8:81", to = "192.168.46.2:80"},
+  {in = "wan0", proto = "tcp", listen = "18.18.18.9:80", to = "192.168.46.2:80"},
+  {in = "wan0", proto = "tcp", listen = "18.18.18.8:82", to = "192.168.46.1:80"},
+  {in = "wan0", proto = "udp", listen = "18.18.18.8:83", to = "18.18.18.8:80"},
+  {in = "wan0", proto = "tcp", listen = "18.18.18.8:80", to = "192.168.46.2:8080"},
+  {in = "wan0", proto = "tcp", listen = "18.18.18.8:80", to = "192.168.46.3:80"},
+  {in = "noaddr", proto = "tcp", listen = "18.18.18.8:80", to = "192.168.46.3:80"},
+]
+` + natIfaces + `[[interface]]
+name = "noaddr"
+`, []string{
+			"tungate.toml:8: forward 7: same in (wan0), proto (tcp) and listen (18.18.18.8:80) as forward 6",
+			`tungate.toml: forward 1: in "wan9" is not an [[interface]]`,
+			`tungate.toml: forward 2: listen 18.18.18.8:81 is not an address of interface "lan0"; a forward listens on the router's own address there (192.168.46.1, fd46::1)`,
+			`tungate.toml: forward 3: listen 18.18.18.9:80 is not an address of interface "wan0"; a forward listens on the router's own address there (18.18.18.8)`,
+			`tungate.toml: forward 4: to 192.168.46.1:80 is the router's own address on interface "lan0"; a forward goes to another host`,
+			`tungate.toml: forward 5: to 18.18.18.8:80 is the router's own address on interface "wan0"`,
+			`tungate.toml: forward 8: listen 18.18.18.8:80 is not an address of interface "noaddr"; a forward listens on the router's own address there (it has none)`,
+		}},
+		{"conntrack values", iface + `[conntrack]
+max = 0
+tcp_established = "0s"
+tcp_transitory = "4"
+udp = 300
+icmp = "-1m"
+generic = "10m"
+`, []string{
+			"tungate.toml:5: conntrack: max 0 is out of range 1..2147483647",
+			`tungate.toml:6: conntrack: tcp_established "0s" must be more than 0`,
+			`tungate.toml:7: conntrack: tcp_transitory "4" is not a duration: missing unit; write it like "30s" or "2h4m"`,
+			"tungate.toml:8: conntrack: udp must be a string, not the integer 300",
+			`tungate.toml:9: conntrack: icmp "-1m" must be more than 0`,
+			`tungate.toml:10: conntrack: unknown key "generic"`,
+		}},
+		{"nat tables of the wrong shape", "snat = 1\nforward = {}\nconntrack = []\n" + iface, []string{
+			"tungate.toml:1: snat must be an array of tables, [[snat]], not the integer 1",
+			"tungate.toml:2: forward must be an array of tables, [[forward]], not a table",
+			"tungate.toml:3: conntrack must be a table, [conntrack], not an array",
 		}},
 		{"empty pipeline", iface + "[pipeline]\nstages = []\n", []string{
 			`tungate.toml:5: pipeline: stage "validate" is required`,

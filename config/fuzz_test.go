@@ -124,7 +124,7 @@ func checkConfig(t *testing.T, c *Config) {
 			t.Fatalf("accepted interface %+v", *in)
 		}
 		tap := in.Kind == KindTAP
-		if tap && (in.Offload || in.Queues != 1) || !tap && (in.MAC != MAC{} || in.RouterAdvertisements) {
+		if tap && in.Queues != 1 || !tap && (in.MAC != MAC{} || in.RouterAdvertisements) {
 			t.Fatalf("accepted keys of the other kind: %+v", *in)
 		}
 		if in.MAC != (MAC{}) && in.MAC[0]&1 != 0 {
@@ -178,7 +178,62 @@ func checkConfig(t *testing.T, c *Config) {
 		a.Queue < 1 || a.Queue > maxQueue || a.MaxEntries < len(c.Neighbor) || a.MaxEntries < 1 {
 		t.Fatalf("accepted arp %+v", a)
 	}
+	checkNAT(t, c, byName)
 	if probs := checkStages(c.Pipeline.Stages); probs != nil {
 		t.Fatalf("accepted pipeline %v: %v", c.Pipeline.Stages, probs)
+	}
+}
+
+// checkNAT checks what Parse accepted of [[snat]], [[forward]] and
+// [conntrack].
+func checkNAT(t *testing.T, c *Config, byName map[string]*Interface) {
+	for _, r := range c.SNAT {
+		in := byName[r.Out]
+		if in == nil || len(r.From) == 0 || r.Ports.Lo < 1 || r.Ports.Lo > r.Ports.Hi || r.MaxPortsPerHost < 0 ||
+			!slices.Contains(behaviors, string(r.Mapping)) || !slices.Contains(behaviors, string(r.Filtering)) ||
+			r.UnsolicitedSYN != SYNICMP && r.UnsolicitedSYN != SYNDrop ||
+			r.Masquerade != (r.Addresses == nil) || len(r.Addresses) > MaxPoolSize || !slices.Contains(c.Pipeline.Stages, "snat") {
+			t.Fatalf("accepted snat %+v", r)
+		}
+		external := r.Addresses
+		if r.Masquerade {
+			for _, p := range in.Addresses {
+				external = append(external, p.Addr())
+			}
+		}
+		for _, a := range r.Addresses {
+			if checkExternal(a) != nil || a.Is4() != r.Addresses[0].Is4() {
+				t.Fatalf("accepted snat address %s: %+v", a, r)
+			}
+		}
+		for _, p := range r.From {
+			if _, ok := in.MasqueradeAddr(p.Addr().Is6()); p != p.Masked() || r.Masquerade && !ok || !r.Masquerade && p.Addr().Is4() != r.Addresses[0].Is4() {
+				t.Fatalf("accepted snat from %s: %+v", p, r)
+			}
+			for _, a := range external {
+				if p.Contains(a) {
+					t.Fatalf("accepted external address %s inside from %s (RFC 4787 REQ-7): %+v", a, p, r)
+				}
+			}
+		}
+	}
+	seen := make(map[forwardKey]bool)
+	for _, f := range c.Forward {
+		in := byName[f.In]
+		k := forwardKey{f.In, f.Proto, f.Listen}
+		if in == nil || f.Proto != ProtoTCP && f.Proto != ProtoUDP || f.Listen.Port() == 0 || f.To.Port() == 0 ||
+			!isOwn(in, f.Listen.Addr()) || f.Listen.Addr().Is4() != f.To.Addr().Is4() || checkExternal(f.To.Addr()) != nil ||
+			seen[k] || !slices.Contains(c.Pipeline.Stages, "dnat") {
+			t.Fatalf("accepted forward %+v", f)
+		}
+		seen[k] = true
+		for i := range c.Interface {
+			if isOwn(&c.Interface[i], f.To.Addr()) {
+				t.Fatalf("accepted forward to the router's own address: %+v", f)
+			}
+		}
+	}
+	if ct := c.Conntrack; ct.Max < 1 || ct.TCPEstablished <= 0 || ct.TCPTransitory <= 0 || ct.UDP <= 0 || ct.ICMP <= 0 {
+		t.Fatalf("accepted conntrack %+v", ct)
 	}
 }

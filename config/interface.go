@@ -40,7 +40,7 @@ func decodeInterface(t *table) Interface {
 	in := Interface{MTU: 1500, FD: -1, Queues: 1, Line: t.pos.at()}
 	in.Name = decodeName(t)
 	in.Kind = decodeKind(t)
-	in.Offload = in.Kind == KindTUN
+	in.Offload = true
 	in.Addresses = hostPrefixes(t, "addresses", nil)
 	if n, ok := t.integer("mtu", minMTU, maxMTU); ok {
 		in.MTU = int(n)
@@ -53,7 +53,6 @@ func decodeInterface(t *table) Interface {
 	in.Peer = hostPrefixes(t, "peer", peerCheck(in.Addresses))
 	if b, ok := t.boolean("offload"); ok {
 		in.Offload = b
-		tunOnly(t, in.Kind, "offload")
 	}
 	if n, ok := t.integer("queues", 1, maxQueues); ok {
 		in.Queues = int(n)

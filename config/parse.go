@@ -42,6 +42,8 @@ func Parse(file string, data []byte) (*Config, error) {
 	checkInterfaces(errs, c.Interface)
 	resolveRoutes(errs, c)
 	resolveNeighbors(errs, c)
+	resolveSNATs(errs, c)
+	resolveForwards(errs, c)
 	if err := errs.err(); err != nil {
 		return nil, err
 	}
@@ -60,14 +62,11 @@ func syntaxError(errs *errorList, err error) {
 }
 
 // laterTables are the tables of SPEC that later versions implement. They are
-// an error now rather than ignored: whoever writes [[snat]] must not get a
-// router that quietly does no NAT.
+// an error now rather than ignored: whoever writes [filter] must not get a
+// router that quietly filters nothing.
 var laterTables = []struct{ key, header string }{
-	{"snat", "[[snat]]"},
-	{"forward", "[[forward]]"},
 	{"filter", "[filter]"},
 	{"service", "[[service]]"},
-	{"conntrack", "[conntrack]"},
 }
 
 // decodeConfig decodes the tables one by one, each checked on its own;
@@ -81,9 +80,13 @@ func decodeConfig(root *table) *Config {
 	arp := root.table("arp")
 	c.ARP = decodeARP(arp)
 	checkCacheSize(arp, root.errs, c.ARP, c.Neighbor)
+	c.SNAT = decodeSNATs(root.tables("snat"))
+	c.Forward = decodeForwards(root.tables("forward"))
+	c.Conntrack = decodeConntrack(root.table("conntrack"))
 	pipeline := root.table("pipeline")
 	c.Pipeline.Stages = decodePipeline(pipeline)
 	checkTapNeighbor(pipeline, c.Pipeline.Stages, c.Interface)
+	checkNATStages(pipeline, c)
 	for _, l := range laterTables {
 		root.later(l.key, l.header)
 	}

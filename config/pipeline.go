@@ -40,11 +40,11 @@ type stage struct {
 var stageTable = []stage{
 	{name: "validate", implemented: true, required: true, place: first}, // nothing may read an unchecked header
 	{name: "local", implemented: true},
-	{name: "dnat"},
+	{name: "dnat", implemented: true},                  // [[forward]] needs it (checkNATStages)
 	{name: "route", implemented: true, required: true}, // without it nothing leaves
 	{name: "filter"},
 	{name: "ttl", implemented: true},
-	{name: "snat"},
+	{name: "snat", implemented: true},                  // [[snat]] needs it (checkNATStages)
 	{name: "neighbor", implemented: true, place: last}, // it hands the packet to the device; tap interfaces need it
 }
 
@@ -117,6 +117,21 @@ func checkTapNeighbor(t *table, stages []string, ifs []Interface) {
 		t.errorf(t.line("stages"), `stage "neighbor" is required by tap interface %s, to resolve next hops to MAC addresses`, taps[0])
 	default:
 		t.errorf(t.line("stages"), `stage "neighbor" is required by tap interfaces %s, to resolve next hops to MAC addresses`, strings.Join(taps, ", "))
+	}
+}
+
+// checkNATStages: [[snat]] tables need the snat stage and [[forward]]
+// tables the dnat stage, or the router would quietly not translate. As
+// with checkTapNeighbor, it is reported at stages; DefaultStages has both.
+func checkNATStages(t *table, c *Config) {
+	if t == nil {
+		return
+	}
+	if len(c.SNAT) > 0 && !slices.Contains(c.Pipeline.Stages, "snat") {
+		t.errorf(t.line("stages"), `stage "snat" is required by [[snat]], to translate source addresses`)
+	}
+	if len(c.Forward) > 0 && !slices.Contains(c.Pipeline.Stages, "dnat") {
+		t.errorf(t.line("stages"), `stage "dnat" is required by [[forward]], to translate destination addresses`)
 	}
 }
 

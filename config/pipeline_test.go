@@ -7,7 +7,7 @@ import (
 )
 
 func TestDefaultStages(t *testing.T) {
-	if want := []string{"validate", "local", "route", "ttl", "neighbor"}; !reflect.DeepEqual(DefaultStages, want) {
+	if want := []string{"validate", "local", "dnat", "route", "ttl", "snat", "neighbor"}; !reflect.DeepEqual(DefaultStages, want) {
 		t.Errorf("DefaultStages = %v, want %v", DefaultStages, want)
 	}
 	if probs := checkStages(DefaultStages); probs != nil {
@@ -50,10 +50,13 @@ func TestCheckStages(t *testing.T) {
 		{"", []stageProblem{{-1, `stage "validate" is required`}, {-1, `stage "route" is required`}}},
 		{"validate route route", []stageProblem{{2, `stage "route" is listed twice`}}},
 		{"validate route Route", []stageProblem{{2, `unknown stage "Route"; the stages are validate, local, dnat, route, filter, ttl, snat, neighbor`}}},
-		{"validate dnat route", []stageProblem{{1, `stage "dnat" is not supported yet by this version`}}},
-		{"validate route dnat", []stageProblem{
-			{2, `stage "dnat" is not supported yet by this version`},
-			{1, "route must come after dnat"},
+		{"validate dnat route", nil},
+		{"validate route dnat", []stageProblem{{1, "route must come after dnat"}}},
+		{"validate dnat local route", []stageProblem{{1, "dnat must come after local"}}},
+		{"validate route filter", []stageProblem{{2, `stage "filter" is not supported yet by this version`}}},
+		{"validate filter route", []stageProblem{
+			{1, `stage "filter" is not supported yet by this version`},
+			{1, "filter must come after route"},
 		}},
 		{"validate local route ttl neighbor", nil},
 		{"validate local route neighbor ttl", []stageProblem{{3, "neighbor must come last"}}},
@@ -61,11 +64,10 @@ func TestCheckStages(t *testing.T) {
 			{1, "neighbor must come last"},
 			{1, "neighbor must come after route"},
 		}},
-		{"validate route snat", []stageProblem{{2, `stage "snat" is not supported yet by this version`}}},
-		{"validate snat route", []stageProblem{
-			{1, `stage "snat" is not supported yet by this version`},
-			{1, "snat must come after route"},
-		}},
+		{"validate route snat", nil},
+		{"validate snat route", []stageProblem{{1, "snat must come after route"}}},
+		{"validate route snat neighbor", nil},
+		{"validate route neighbor snat", []stageProblem{{2, "neighbor must come last"}}},
 	}
 	for _, tt := range tests {
 		got := checkStages(strings.Fields(tt.stages))

@@ -46,17 +46,24 @@ func decodeTo(t *table, via netip.Addr) netip.Prefix {
 	case s == "default":
 		return netip.PrefixFrom(netip.IPv4Unspecified(), 0)
 	}
+	p, err := parseMaskedPrefix(s)
+	if err != nil {
+		t.errorf(t.line("to"), "to %v", err)
+		return netip.Prefix{}
+	}
+	return p
+}
+
+// parseMaskedPrefix parses a prefix that stands for a set of addresses,
+// a route's destination or an SNAT rule's sources, so it has no host bits.
+func parseMaskedPrefix(s string) (netip.Prefix, error) {
 	p, err := parsePrefix(s)
 	if err == nil && p != p.Masked() {
 		// iproute2 refuses it too, in these words: the host bits would be
 		// ignored, and are likely a typo.
 		err = fmt.Errorf("%s: invalid prefix for given prefix length (host bits set); did you mean %s?", s, p.Masked())
 	}
-	if err != nil {
-		t.errorf(t.line("to"), "to %v", err)
-		return netip.Prefix{}
-	}
-	return p
+	return p, err
 }
 
 func decodeVia(t *table) netip.Addr {

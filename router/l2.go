@@ -282,7 +282,11 @@ func (r *Router) sendRA(iface int) {
 	r.sendFrames(iface, [][]byte{buf[:Headroom+msg.N]})
 }
 
-// housekeeping runs the neighbor cache's timers and the RA schedule until
+// expireBudget bounds the flows one housekeeping tick reaps, so a flood
+// of expiring flows is spread over ticks instead of stalling one.
+const expireBudget = 10000
+
+// housekeeping runs the neighbor cache's timers, conntrack's reaper and the RA schedule until
 // the router closes.
 func (r *Router) housekeeping() {
 	t := time.NewTicker(100 * time.Millisecond)
@@ -293,6 +297,7 @@ func (r *Router) housekeeping() {
 			return
 		case <-t.C:
 			r.neigh.Tick()
+			r.ct.Expire(expireBudget)
 			s := r.snap.Load()
 			for _, iface := range r.ra.due(r.now(), func(i int) bool { return s.ifaces[i].ra }) {
 				r.sendRA(iface)

@@ -43,7 +43,9 @@ type Stage interface {
 // only becomes a Stage for one snapshot.
 var stageBuilders = map[string]func(*Router, *snapshot) Stage{
 	"validate": func(*Router, *snapshot) Stage { return validateStage{} },
-	"local":    func(r *Router, s *snapshot) Stage { return localStage{own: s.own, stack: r.local} },
+	"local":    func(r *Router, s *snapshot) Stage { return localStage{r: r, s: s} },
+	"dnat":     func(r *Router, s *snapshot) Stage { return dnatStage{r: r, s: s} },
+	"snat":     func(r *Router, s *snapshot) Stage { return snatStage{r: r, s: s} },
 	"route":    func(r *Router, s *snapshot) Stage { return routeStage{r: r, s: s} },
 	"ttl":      func(r *Router, s *snapshot) Stage { return ttlStage{r: r, s: s} },
 	"neighbor": func(r *Router, s *snapshot) Stage { return neighborStage{r: r, s: s} },

@@ -1,6 +1,7 @@
 package router
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/tungate/tungate/config"
+	"github.com/tungate/tungate/router/conntrack"
 	"github.com/tungate/tungate/router/icmperr"
 	"github.com/tungate/tungate/router/link"
 	"github.com/tungate/tungate/router/local"
@@ -54,6 +56,8 @@ type Router struct {
 	ifaces    []*iface
 	local     *local.Stack
 	neigh     *neigh.Cache
+	ct        *conntrack.Table // flows of the NAT, kept across reloads
+	ctMax     int
 	ra        *raSchedule
 	origin    *link.Memory // ICMP errors made outside the pipeline, to be routed
 	icmpLimit *icmperr.Limiter
@@ -99,6 +103,8 @@ func New(cfg *config.Config, opt Options) (_ *Router, err error) {
 		done:      make(chan struct{}),
 	}
 	r.neigh = neigh.New(neighConfig(cfg.ARP), opt.Now, neighSender{r})
+	r.ct = conntrack.New(conntrackConfig(cfg.Conntrack), opt.Now)
+	r.ctMax = cmp.Or(cfg.Conntrack.Max, conntrack.DefaultMax)
 	defer func() {
 		if err != nil {
 			r.Close()
@@ -124,6 +130,10 @@ func New(cfg *config.Config, opt Options) (_ *Router, err error) {
 	r.snap.Store(s)
 	r.syncStaticNeighbors(nil, cfg)
 	return r, nil
+}
+
+func conntrackConfig(c config.Conntrack) conntrack.Config {
+	return conntrack.Config{Max: c.Max, TCPEstablished: c.TCPEstablished, TCPOpening: c.TCPTransitory, TCPClosing: c.TCPTransitory, UDP: c.UDP, ICMP: c.ICMP}
 }
 
 func neighConfig(c config.ARP) neigh.Config {
@@ -198,6 +208,9 @@ func (r *Router) Reload(cfg *config.Config) error {
 	}
 	if old.ARP != cfg.ARP {
 		return fmt.Errorf("%s: reload cannot change [arp]; restart tungate", cfg.File)
+	}
+	if old.Conntrack != cfg.Conntrack {
+		return fmt.Errorf("%s: reload cannot change [conntrack]; restart tungate", cfg.File)
 	}
 	s, err := newSnapshot(r, cfg)
 	if err != nil {

@@ -19,6 +19,7 @@ type snapshot struct {
 	ifaces []ifaceConfig // by interface index
 	own    map[netip.Addr]bool
 	fib    *route.Table
+	nat    *natRules
 	pipe   *pipeline
 }
 
@@ -98,6 +99,9 @@ func newSnapshot(r *Router, cfg *config.Config) (*snapshot, error) {
 		return nil, fmt.Errorf("route table: %w", err)
 	}
 	s.fib = fib
+	if s.nat, err = r.buildNAT(cfg); err != nil {
+		return nil, err
+	}
 	if s.pipe, err = buildPipeline(r, s, cfg.Pipeline.Stages); err != nil {
 		return nil, err
 	}

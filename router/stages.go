@@ -1,13 +1,10 @@
 package router
 
 import (
-	"net/netip"
-
 	"gvisor.dev/gvisor/pkg/tcpip/checksum"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 
 	"github.com/tungate/tungate/router/icmperr"
-	"github.com/tungate/tungate/router/local"
 	"github.com/tungate/tungate/router/packet"
 )
 
@@ -22,17 +19,19 @@ func (validateStage) Process(p *packet.Packet) packet.Verdict {
 	return packet.Continue
 }
 
-// localStage hands packets addressed to the router to its own stack.
+// localStage hands packets addressed to the router to its own stack,
+// except those the NAT translates (replies to masqueraded flows, port
+// forwards), which share the router's external address.
 type localStage struct {
-	own   map[netip.Addr]bool
-	stack *local.Stack
+	r *Router
+	s *snapshot
 }
 
 func (st localStage) Process(p *packet.Packet) packet.Verdict {
-	if !st.own[p.Dst] {
+	if !st.s.own[p.Dst] || st.r.claimed(st.s, p) {
 		return packet.Continue
 	}
-	if !st.stack.Deliver(p.Data()) {
+	if !st.r.local.Deliver(p.Data()) {
 		return packet.Drop(packet.ReasonLocalQueueFull)
 	}
 	return packet.Taken
@@ -146,5 +145,7 @@ var (
 	_ Stage = localStage{}
 	_ Stage = routeStage{}
 	_ Stage = ttlStage{}
+	_ Stage = dnatStage{}
+	_ Stage = snatStage{}
 	_ Stage = neighborStage{}
 )

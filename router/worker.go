@@ -107,9 +107,14 @@ func (w *worker) batch(n int) {
 				continue
 			}
 		}
-		if s.pipe.run(p, from, &w.counts) {
-			w.send(s, p)
+		if !s.pipe.run(p, from, &w.counts) {
+			continue
 		}
+		if !w.r.track(p) {
+			w.counts.outputDrops[packet.ReasonFlowRace]++
+			continue
+		}
+		w.send(s, p)
 	}
 	w.flush(s)
 }

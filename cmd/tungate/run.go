@@ -85,7 +85,11 @@ func cmdCheck(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%s: ok\n\npipeline: %s\n\ninterfaces:\n", *file, strings.Join(cfg.Pipeline.Stages, " -> "))
+	fmt.Fprintf(stdout, "%s: ok\n", *file)
+	for _, w := range cfg.Conntrack.BelowRFC() {
+		fmt.Fprintf(stdout, "warning: conntrack %s\n", w)
+	}
+	fmt.Fprintf(stdout, "\npipeline: %s\n\ninterfaces:\n", strings.Join(cfg.Pipeline.Stages, " -> "))
 	for _, ic := range cfg.Interface {
 		fmt.Fprintf(stdout, "  %-15s %s mtu %d addresses %v", ic.Name, ic.Kind, ic.MTU, ic.Addresses)
 		if ic.Netns != "" {

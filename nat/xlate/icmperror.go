@@ -11,26 +11,36 @@ import (
 
 // Embedded is the packet an ICMP error quotes, as ParseError read it.
 //
-// The quoted packet is one that the sender of the error received, so it
-// travels the opposite way to the error. An error coming back from outside
-// about an outbound flow quotes the packet as the NAT sent it: Src is the
-// NAT's external endpoint and Dst the remote one, so the flow is the one
-// whose reply direction is Dst -> Src, the direction the error travels.
-// The caller looks that flow up with Dst as source and Src as destination,
-// as it would for a reply, and translates with:
+// The quoted packet is one the sender of the error received, so it
+// travelled the opposite way to the error, and as the NAT had translated
+// it. Reversed, its endpoints are those of a packet of the same flow
+// travelling with the error: the caller looks the flow up as it would
+// such a packet, from Dst to Src, and reverses the translation it finds
+// for it: innerSrc is that translation's destination, innerDst its
+// source, and outerDst is innerSrc's address (RFC 5508 REQ-4c, REQ-7a:
+// "translate the destination IP address of the outer IP header to be
+// same as the source IP address of the embedded IP packet after the
+// translation"). The three cases, for a flow from the inside host's
+// endpoint I to a remote endpoint R through the NAT's external endpoint E:
 //
-//	innerSrc, innerDst  the flow's original endpoints: the inside host's
-//	                    own address and port, and the remote endpoint
-//	outerDst            innerSrc's address (RFC 5508 REQ-4c, REQ-7a)
-//	outerSrc            unchanged, or the hairpin's external address
+//	error from a router beyond the NAT (REQ-4):
+//	  quoted E -> R; look up R -> E, which translates to R -> I;
+//	  innerSrc I, innerDst R; outerSrc unchanged, outerDst I's address
+//	error from the inside host about a port-forwarded flow R -> E -> I (REQ-5):
+//	  quoted R -> I; look up I -> R, which translates to E -> R;
+//	  innerSrc R, innerDst E; outerSrc the NAT's public address (REQ-5c),
+//	  outerDst unchanged (R's address)
+//	hairpin: inside host B's error about A -> E(B) sent on as E(A) -> B (REQ-7):
+//	  quoted E(A) -> B; look up B -> E(A), which translates to E(B) -> A;
+//	  innerSrc A, innerDst E(B); outerSrc the public address, outerDst A's
 //
-// An error from inside about an inbound flow (REQ-5) is the mirror image:
-// the quoted packet is the one the NAT delivered, so innerSrc and innerDst
-// become the endpoints as the remote sent them, and outerSrc becomes the
-// NAT's public address (REQ-5c) unless Basic NAT maps the error's sender.
-//
-// An error never refreshes or deletes the flow it is about (REQ-6, RFC
-// 4787 REQ-12): the lookup is a read.
+// The lookup is a read: an error never creates, refreshes or deletes the
+// flow it is about (REQ-6; RFC 4787 REQ-12; RFC 7857: "ICMP Errors or TCP
+// RST outbound packets sent as a response to inbound packets SHOULD NOT
+// refresh the mapping"). Without ports (HasPorts false) a NAPT cannot
+// find the flow and drops the error (REQ-4, REQ-5: "the NAT SHOULD
+// silently drop the ICMP Error packet"); a Basic NAT may translate the
+// addresses alone.
 type Embedded struct {
 	// Proto is the quoted packet's transport protocol: the IPv4 protocol
 	// field, or for IPv6 the header after its extension headers.
@@ -40,8 +50,7 @@ type Embedded struct {
 	// identifier in both, when HasPorts; zero otherwise.
 	Src, Dst netip.AddrPort
 	// HasPorts is false when the quote ends before the transport's first
-	// 8 bytes, or is a non-first fragment, or the protocol has no ports:
-	// a NAPT cannot find the flow then, and drops the error.
+	// 8 bytes, or is a non-first fragment, or the protocol has no ports.
 	HasPorts bool
 
 	// Offsets into the packet's Data: the quoted IP header, its transport
@@ -183,6 +192,9 @@ func ParseError(p *packet.Packet) (Embedded, bool) {
 			return e, false
 		}
 		ip := header.IPv4(quote)
+		// A total length below the header length fails the header
+		// validation of RFC 1812 §5.2.2, and no error may quote a packet
+		// that failed it (RFC 1812 §4.3.2.7).
 		hlen, tlen := int(ip.HeaderLength()), int(ip.TotalLength())
 		if hlen < header.IPv4MinimumSize || hlen > len(quote) || tlen < hlen || !ip.IsChecksumValid() {
 			return e, false
@@ -326,9 +338,11 @@ func walkIPv6(b []byte) (next uint8, off int, nonFirst bool, ok bool) {
 //     but errors are rare and a sum from scratch is right by
 //     construction; ParseError has checked the old one.
 //
-// It updates Src and Dst of the parsed view; e is stale afterwards. It
-// refuses, changing nothing, addresses of the other family, and an e that
-// does not fit p (the zero Embedded, or a packet since cut shorter).
+// No length changes, so a Parameter Problem pointer and an RFC 4884
+// length attribute stay right. It updates Src and Dst of the parsed view;
+// e is stale afterwards. It refuses, changing nothing, addresses of the
+// other family, and an e that does not fit p (the zero Embedded, or a
+// packet since cut shorter).
 func TranslateError(p *packet.Packet, e Embedded, outerSrc, outerDst netip.Addr, innerSrc, innerDst netip.AddrPort) bool {
 	b := p.Data()
 	if e.end == 0 || e.end > len(b) ||
@@ -338,7 +352,7 @@ func TranslateError(p *packet.Packet, e Embedded, outerSrc, outerDst netip.Addr,
 	setAddrs(b, p.Version, outerSrc, outerDst)
 	d := setAddrs(b[e.ip:e.end], p.Version, innerSrc.Addr(), innerDst.Addr())
 	if e.HasPorts {
-		translateTransport(b[e.l4:e.end], e.Proto, d, innerSrc, innerDst)
+		translateTransport(b[e.l4:e.end], e.Proto, d, innerSrc.Port(), innerDst.Port())
 	}
 	msg := b[p.HeaderLen:]
 	if p.Version == header.IPv4Version {
@@ -354,4 +368,3 @@ func TranslateError(p *packet.Packet, e Embedded, outerSrc, outerDst netip.Addr,
 	p.Src, p.Dst = outerSrc, outerDst
 	return true
 }
-

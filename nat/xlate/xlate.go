@@ -19,11 +19,11 @@
 // as the port of both endpoints, as the parsed view of packet.Packet does
 // (RFC 5508 maps the query identifier as NAPT maps a port; REQ-1a: "NAT
 // mapping of ICMP Query Identifiers SHOULD be external host
-// independent"). The
-// identifier belongs to the querier, which is the source of a request and
-// the destination of its reply, so a translated request takes its
-// identifier from the new source's port and a translated reply from the
-// new destination's port; the other endpoint's port is not used.
+// independent"). The identifier belongs to the querier, which is the
+// source of a request and the destination of its reply, so a translated
+// request takes its identifier from the new source's port and a
+// translated reply from the new destination's port; the other endpoint's
+// port is not used.
 //
 // # Checksums
 //
@@ -69,7 +69,6 @@ package xlate
 import (
 	"net/netip"
 
-	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/checksum"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 
@@ -106,7 +105,7 @@ func Rewrite(p *packet.Packet, src, dst netip.AddrPort) bool {
 	}
 	b := p.Data()
 	d := setAddrs(b, p.Version, src.Addr(), dst.Addr())
-	p.SrcPort, p.DstPort = translateTransport(b[p.HeaderLen:], p.Proto, d, src, dst)
+	p.SrcPort, p.DstPort = translateTransport(b[p.HeaderLen:], p.Proto, d, src.Port(), dst.Port())
 	p.Src, p.Dst = src.Addr(), dst.Addr()
 	return true
 }
@@ -178,11 +177,11 @@ func sameFamily(v uint8, src, dst netip.Addr) bool {
 // echoIdent is the identifier a translated echo message carries: the
 // querier's port, which is the source of a request and the destination
 // of a reply.
-func echoIdent(request bool, src, dst netip.AddrPort) uint16 {
+func echoIdent(request bool, srcPort, dstPort uint16) uint16 {
 	if request {
-		return src.Port()
+		return srcPort
 	}
-	return dst.Port()
+	return dstPort
 }
 
 // setAddrs writes src and dst into the IP header at the start of b, of
@@ -190,17 +189,26 @@ func echoIdent(request bool, src, dst netip.AddrPort) uint16 {
 // adds to a one's complement sum over both addresses (the ~m + m' of
 // RFC 1624 eqn. 3), for the checksums whose pseudo-header holds them: zero
 // when neither address changes.
+//
+// Each changed address is summed in the header before and after it is
+// written; the new sum plus the complement of the old is its ~m + m'
+// (one's complement negation distributes over addition). Writing the
+// address straight from netip's array into the header, and summing it
+// there, spares a copy that would load the array back in one piece right
+// after As16 stored it in two, which stalls store forwarding.
 func setAddrs(b []byte, v uint8, src, dst netip.Addr) uint16 {
 	var d uint16
 	if v == header.IPv4Version {
 		ip := header.IPv4(b)
-		if s := src.As4(); [4]byte(ip.SourceAddressSlice()) != s {
-			d = checksum.Combine(d, sumDelta(ip.SourceAddressSlice(), s[:]))
-			ip.SetSourceAddress(tcpip.AddrFrom4(s))
+		if f := ip.SourceAddressSlice(); netip.AddrFrom4([4]byte(f)) != src {
+			old := checksum.Checksum(f, 0)
+			*(*[4]byte)(f) = src.As4()
+			d = addChange(d, old, f)
 		}
-		if t := dst.As4(); [4]byte(ip.DestinationAddressSlice()) != t {
-			d = checksum.Combine(d, sumDelta(ip.DestinationAddressSlice(), t[:]))
-			ip.SetDestinationAddress(tcpip.AddrFrom4(t))
+		if f := ip.DestinationAddressSlice(); netip.AddrFrom4([4]byte(f)) != dst {
+			old := checksum.Checksum(f, 0)
+			*(*[4]byte)(f) = dst.As4()
+			d = addChange(d, old, f)
 		}
 		if d != 0 {
 			ip.SetChecksum(update(ip.Checksum(), d))
@@ -209,23 +217,23 @@ func setAddrs(b []byte, v uint8, src, dst netip.Addr) uint16 {
 	}
 	// The IPv6 header has no checksum field (RFC 8200 §3).
 	ip := header.IPv6(b)
-	if s := src.As16(); [16]byte(ip.SourceAddressSlice()) != s {
-		d = checksum.Combine(d, sumDelta(ip.SourceAddressSlice(), s[:]))
-		ip.SetSourceAddress(tcpip.AddrFrom16(s))
+	if f := ip.SourceAddressSlice(); netip.AddrFrom16([16]byte(f)) != src {
+		old := checksum.Checksum(f, 0)
+		*(*[16]byte)(f) = src.As16()
+		d = addChange(d, old, f)
 	}
-	if t := dst.As16(); [16]byte(ip.DestinationAddressSlice()) != t {
-		d = checksum.Combine(d, sumDelta(ip.DestinationAddressSlice(), t[:]))
-		ip.SetDestinationAddress(tcpip.AddrFrom16(t))
+	if f := ip.DestinationAddressSlice(); netip.AddrFrom16([16]byte(f)) != dst {
+		old := checksum.Checksum(f, 0)
+		*(*[16]byte)(f) = dst.As16()
+		d = addChange(d, old, f)
 	}
 	return d
 }
 
-// sumDelta is ~m + m' of RFC 1624 eqn. 3 summed over a field of even
-// length replaced from old to new: ~m summed over the words is the
-// complement of their sum, as one's complement negation distributes over
-// addition.
-func sumDelta(old, new []byte) uint16 {
-	return checksum.Combine(^checksum.Checksum(old, 0), checksum.Checksum(new, 0))
+// addChange adds to d the ~m + m' of a field that summed to old and now
+// holds f.
+func addChange(d, old uint16, f []byte) uint16 {
+	return checksum.Combine(d, checksum.Checksum(f, ^old))
 }
 
 // portDelta adds to d the ~m + m' of one 16-bit field changed from old to
@@ -260,39 +268,41 @@ func updateUDP(u header.UDP, d uint16) {
 
 // translateTransport sets the ports or echo identifier of the transport
 // header l4 of protocol proto, at least 8 bytes long (a quoted one may be
-// no longer), and updates its checksum when l4 holds it; d is what the
-// addresses' change adds to its pseudo-header's sum, if it has one. It
-// returns the ports as the parsed view holds them.
-func translateTransport(l4 []byte, proto uint8, d uint16, src, dst netip.AddrPort) (srcPort, dstPort uint16) {
+// no longer), to those of the endpoints srcPort and dstPort, and updates
+// its checksum when l4 holds it; d is what the addresses' change adds to
+// its pseudo-header's sum, if it has one. It returns the ports as the
+// parsed view holds them.
+func translateTransport(l4 []byte, proto uint8, d, srcPort, dstPort uint16) (uint16, uint16) {
 	switch proto {
 	case protoTCP:
 		t := header.TCP(l4)
-		d = portDelta(d, t.SourcePort(), src.Port())
-		d = portDelta(d, t.DestinationPort(), dst.Port())
-		t.SetSourcePort(src.Port())
-		t.SetDestinationPort(dst.Port())
+		d = portDelta(d, t.SourcePort(), srcPort)
+		d = portDelta(d, t.DestinationPort(), dstPort)
+		t.SetSourcePort(srcPort)
+		t.SetDestinationPort(dstPort)
 		if d != 0 && len(l4) >= header.TCPChecksumOffset+checksum.Size {
 			t.SetChecksum(update(t.Checksum(), d))
 		}
 	case protoUDP:
 		u := header.UDP(l4)
-		d = portDelta(d, u.SourcePort(), src.Port())
-		d = portDelta(d, u.DestinationPort(), dst.Port())
-		u.SetSourcePort(src.Port())
-		u.SetDestinationPort(dst.Port())
+		d = portDelta(d, u.SourcePort(), srcPort)
+		d = portDelta(d, u.DestinationPort(), dstPort)
+		u.SetSourcePort(srcPort)
+		u.SetDestinationPort(dstPort)
 		updateUDP(u, d)
 	case protoICMPv4:
 		// The ICMPv4 checksum has no pseudo-header: d does not count.
 		m := header.ICMPv4(l4)
-		id := echoIdent(m.Type() == header.ICMPv4Echo, src, dst)
-		if dd := portDelta(0, m.Ident(), id); dd != 0 {
-			m.SetIdent(id)
+		id := echoIdent(m.Type() == header.ICMPv4Echo, srcPort, dstPort)
+		dd := portDelta(0, m.Ident(), id)
+		m.SetIdent(id)
+		if dd != 0 {
 			m.SetChecksum(update(m.Checksum(), dd))
 		}
 		return id, id
 	case protoICMPv6:
 		m := header.ICMPv6(l4)
-		id := echoIdent(m.Type() == header.ICMPv6EchoRequest, src, dst)
+		id := echoIdent(m.Type() == header.ICMPv6EchoRequest, srcPort, dstPort)
 		d = portDelta(d, m.Ident(), id)
 		m.SetIdent(id)
 		if d != 0 {
@@ -300,5 +310,5 @@ func translateTransport(l4 []byte, proto uint8, d uint16, src, dst netip.AddrPor
 		}
 		return id, id
 	}
-	return src.Port(), dst.Port()
+	return srcPort, dstPort
 }

@@ -54,6 +54,15 @@ type Packet struct {
 	SrcPort, DstPort uint16
 	TCPFlags         uint8
 	ICMPType         uint8
+
+	// Connection tracking, owned by the router's NAT stages: the flow the
+	// packet belongs to and its direction, looked up once by the first
+	// stage that asks (FlowLooked); or, for the first packet of a flow, the
+	// decisions that become a flow when the packet leaves (NewFlow).
+	FlowLooked bool
+	Flow       any
+	FlowDir    uint8
+	NewFlow    any
 }
 
 // Data is the IP packet.

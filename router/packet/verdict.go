@@ -53,6 +53,12 @@ const (
 	ReasonEtherType // an Ethernet frame of a protocol the router does not speak
 	// local
 	ReasonLocalQueueFull // the router's own stack could not take it
+	// dnat, snat
+	ReasonNATFiltered    // to an external mapping from an endpoint its filtering refuses (RFC 4787 §5)
+	ReasonNATUnsupported // needs translating but has no ports to translate (other protocols, later fragments)
+	ReasonNATExhausted   // no external port left for a new mapping, or the host's quota is used up
+	ReasonConntrackFull  // conntrack holds its maximum of flows: a new one is refused
+	ReasonFlowRace       // another reader made the same new flow first; the next packet finds it
 	// route
 	ReasonNoRoute // no route to the destination (ICMP Destination Unreachable sent)
 	// ttl
@@ -80,6 +86,11 @@ var reasonNames = [NumReasons]string{
 	ReasonOtherHost:       "other_host",
 	ReasonEtherType:       "unknown_ethertype",
 	ReasonLocalQueueFull:  "local_queue_full",
+	ReasonNATFiltered:     "nat_filtered",
+	ReasonNATUnsupported:  "nat_unsupported",
+	ReasonNATExhausted:    "nat_exhausted",
+	ReasonConntrackFull:   "conntrack_full",
+	ReasonFlowRace:        "flow_race",
 	ReasonNoRoute:         "no_route",
 	ReasonTTLExceeded:     "ttl_exceeded",
 	ReasonTooBig:          "too_big",

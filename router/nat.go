@@ -1,0 +1,420 @@
+package router
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+
+	"github.com/tungate/tungate/config"
+	"github.com/tungate/tungate/nat"
+	"github.com/tungate/tungate/nat/xlate"
+	"github.com/tungate/tungate/router/conntrack"
+	"github.com/tungate/tungate/router/icmperr"
+	"github.com/tungate/tungate/router/packet"
+)
+
+// The NAT, in the pipeline's terms. Conntrack holds one flow per
+// translated conversation, with two keys: Orig, how its first packet
+// arrived, and Reply, how answers arrive. A packet of a known flow is
+// rewritten so that it looks like the other key reversed: the dnat stage
+// sets its destination, the snat stage its source. The first packet of a
+// conversation collects the decisions of both stages (a port forward or
+// an inbound mapping in dnat, a source mapping in snat) in a newFlow that
+// becomes a conntrack flow when the packet leaves the pipeline.
+
+// natRules is the NAT part of a snapshot.
+type natRules struct {
+	snat     []*snatRule
+	forwards map[forwardKey]netip.AddrPort
+	tables   map[string]*nat.Table // by natRule's key, for the next reload
+}
+
+// snatRule is one [[snat]] table: where it applies and its live mapping
+// table, which a reload keeps when the rule did not change.
+type snatRule struct {
+	out     int
+	from    []netip.Prefix
+	table   *nat.Table
+	hairpin bool
+}
+
+type forwardKey struct {
+	in     int
+	proto  uint8
+	listen netip.AddrPort
+}
+
+// inside reports whether the rule translates packets from src.
+func (r *snatRule) inside(src netip.Addr) bool {
+	return slices.ContainsFunc(r.from, func(p netip.Prefix) bool { return p.Contains(src) })
+}
+
+// buildNAT compiles the NAT rules of cfg, reusing the mapping tables of
+// rules that are the same as in the running snapshot.
+func (r *Router) buildNAT(cfg *config.Config) (*natRules, error) {
+	var old map[string]*nat.Table
+	if s := r.snap.Load(); s != nil {
+		old = s.nat.tables
+	}
+	n := &natRules{forwards: map[forwardKey]netip.AddrPort{}, tables: map[string]*nat.Table{}}
+	for _, f := range cfg.Forward {
+		n.forwards[forwardKey{r.indexOf(f.In), f.Proto, f.Listen}] = f.To
+	}
+	for i, sc := range cfg.SNAT {
+		rule, key, err := natRule(cfg, sc)
+		if err != nil {
+			return nil, fmt.Errorf("snat %d: %w", i+1, err)
+		}
+		t, ok := old[key]
+		if !ok {
+			if t, err = nat.New(rule, r.now, nil); err != nil {
+				return nil, fmt.Errorf("snat %d: %w", i+1, err)
+			}
+		}
+		n.tables[key] = t
+		n.snat = append(n.snat, &snatRule{out: r.indexOf(sc.Out), from: sc.From, table: t, hairpin: sc.Hairpin})
+	}
+	return n, nil
+}
+
+// natRule resolves a [[snat]] table into the nat package's rule, and a key
+// that is the same for the same translation, so a reload keeps its table.
+func natRule(cfg *config.Config, sc config.SNAT) (nat.Rule, string, error) {
+	external := sc.Addresses
+	if sc.Masquerade {
+		ic := cfg.Interface[slices.IndexFunc(cfg.Interface, func(i config.Interface) bool { return i.Name == sc.Out })]
+		for _, is6 := range []bool{false, true} {
+			if a, ok := ic.MasqueradeAddr(is6); ok {
+				external = append(external, a)
+			}
+		}
+	}
+	mapping, err := nat.MappingBehaviorByName(string(sc.Mapping))
+	if err != nil {
+		return nat.Rule{}, "", err
+	}
+	filtering, err := nat.FilteringBehaviorByName(string(sc.Filtering))
+	if err != nil {
+		return nat.Rule{}, "", err
+	}
+	rule := nat.Rule{
+		External: external, Ports: nat.PortRange{Lo: sc.Ports.Lo, Hi: sc.Ports.Hi},
+		Mapping: mapping, Filtering: filtering, PortPreservation: sc.PortPreservation,
+		MaxPortsPerHost: sc.MaxPortsPerHost,
+	}
+	key := fmt.Sprintf("%s %v %v %v %v %v %d", sc.Out, external, rule.Ports, mapping, filtering, sc.PortPreservation, sc.MaxPortsPerHost)
+	return rule, key, nil
+}
+
+// newFlow is what the first packet of a conversation gathered on its way;
+// it becomes the Owner of the conntrack flow, releasing the mappings the
+// flow holds when conntrack removes it.
+type newFlow struct {
+	orig    conntrack.Key
+	hairpin bool // from inside to an inside host through an external address
+	held    []heldMapping
+}
+
+type heldMapping struct {
+	table  *nat.Table
+	m      *nat.Mapping
+	remote netip.AddrPort
+}
+
+func (nf *newFlow) Released(*conntrack.Flow) {
+	for _, h := range nf.held {
+		h.table.Release(h.m, h.remote)
+	}
+}
+
+// flow is the conntrack flow of p and its direction, looked up once.
+func (r *Router) flow(p *packet.Packet) (*conntrack.Flow, conntrack.Dir) {
+	if !p.FlowLooked {
+		p.FlowLooked = true
+		if p.HasPorts {
+			if f, d := r.ct.Lookup(conntrack.KeyOf(p)); f != nil {
+				p.Flow, p.FlowDir = f, uint8(d)
+			}
+		}
+	}
+	f, _ := p.Flow.(*conntrack.Flow)
+	return f, conntrack.Dir(p.FlowDir)
+}
+
+// begin returns p's newFlow, starting one from p as it is now.
+func begin(p *packet.Packet) *newFlow {
+	if nf, ok := p.NewFlow.(*newFlow); ok {
+		return nf
+	}
+	nf := &newFlow{orig: conntrack.KeyOf(p)}
+	p.NewFlow = nf
+	return nf
+}
+
+// peers are where a flow's packets in direction d go once translated: a
+// packet in d must leave looking like the other key reversed.
+func peers(f *conntrack.Flow, d conntrack.Dir) (src, dst netip.AddrPort) {
+	k := f.Orig()
+	if d == conntrack.Original {
+		k = f.Reply()
+	}
+	return netip.AddrPortFrom(k.Dst, k.DstPort), netip.AddrPortFrom(k.Src, k.SrcPort)
+}
+
+func source(p *packet.Packet) netip.AddrPort      { return netip.AddrPortFrom(p.Src, p.SrcPort) }
+func destination(p *packet.Packet) netip.AddrPort { return netip.AddrPortFrom(p.Dst, p.DstPort) }
+
+// claimed reports whether p, addressed to one of the router's addresses,
+// is the NAT's rather than the router's own: a packet of a translated
+// flow, one for a port forward or an external mapping, or an ICMP error
+// about a translated flow.
+func (r *Router) claimed(s *snapshot, p *packet.Packet) bool {
+	if icmpError(p) {
+		_, _, ok := r.errorFlow(p)
+		return ok
+	}
+	if !p.HasPorts {
+		return false
+	}
+	if f, _ := r.flow(p); f != nil {
+		return true
+	}
+	if _, ok := s.nat.forwards[forwardKey{p.In, p.Proto, destination(p)}]; ok {
+		return true
+	}
+	for _, rule := range s.nat.snat {
+		if m, _ := rule.table.Inbound(p.Proto, destination(p), source(p)); m != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// dnatStage translates destinations: of known flows, of new flows to a
+// port forward or to an external mapping the filtering admits, and of
+// ICMP errors about known flows (RFC 5508).
+type dnatStage struct {
+	r *Router
+	s *snapshot
+}
+
+func (st dnatStage) Process(p *packet.Packet) packet.Verdict {
+	r, n := st.r, st.s.nat
+	if icmpError(p) {
+		return r.translateError(p)
+	}
+	if !p.HasPorts {
+		return packet.Continue
+	}
+	if f, d := r.flow(p); f != nil {
+		if _, dst := peers(f, d); dst != destination(p) {
+			xlate.Rewrite(p, source(p), dst)
+		}
+		return packet.Continue
+	}
+	if to, ok := n.forwards[forwardKey{p.In, p.Proto, destination(p)}]; ok {
+		return st.start(p, to, n.insideRule(p.Src))
+	}
+	for _, rule := range n.snat {
+		m, admitted := rule.table.Inbound(p.Proto, destination(p), source(p))
+		if m == nil {
+			continue
+		}
+		if !admitted {
+			// RFC 4787 §5: the filtering behaviour decides which outside
+			// endpoints may use a mapping. RFC 5382 REQ-4 lets a NAT drop an
+			// unsolicited SYN silently (4a); the 6 s hold is not built yet.
+			return packet.Drop(packet.ReasonNATFiltered)
+		}
+		if !rule.table.Acquire(m, source(p)) {
+			return packet.Drop(packet.ReasonNATFiltered)
+		}
+		if v := st.start(p, m.Internal(), n.insideRule(p.Src)); v != packet.Continue {
+			rule.table.Release(m, source(p))
+			return v
+		}
+		nf := p.NewFlow.(*newFlow)
+		nf.held = append(nf.held, heldMapping{rule.table, m, source(p)})
+		return packet.Continue
+	}
+	return packet.Continue
+}
+
+// start begins a new flow whose destination becomes to. inside is the
+// source NAT rule of the sender when it is itself an inside host, which
+// makes the flow a hairpin (RFC 4787 REQ-9).
+func (st dnatStage) start(p *packet.Packet, to netip.AddrPort, inside *snatRule) packet.Verdict {
+	if inside != nil && !inside.hairpin {
+		return packet.Drop(packet.ReasonNATFiltered)
+	}
+	if v := st.r.roomForFlow(st.s, p); v != packet.Continue {
+		return v
+	}
+	nf := begin(p)
+	nf.hairpin = inside != nil
+	xlate.Rewrite(p, source(p), to)
+	return packet.Continue
+}
+
+// insideRule is the source NAT rule whose inside holds src, or nil.
+func (n *natRules) insideRule(src netip.Addr) *snatRule {
+	for _, rule := range n.snat {
+		if rule.inside(src) {
+			return rule
+		}
+	}
+	return nil
+}
+
+// snatStage translates sources: of known flows, and of new flows leaving
+// by a rule's interface from its inside (or hairpinned), through the
+// rule's mapping table.
+type snatStage struct {
+	r *Router
+	s *snapshot
+}
+
+func (st snatStage) Process(p *packet.Packet) packet.Verdict {
+	r, n := st.r, st.s.nat
+	if icmpError(p) {
+		return packet.Continue // translated whole by dnat
+	}
+	if f, d := r.flow(p); f != nil {
+		if src, _ := peers(f, d); src != source(p) {
+			xlate.Rewrite(p, src, destination(p))
+		}
+		return packet.Continue
+	}
+	nf, _ := p.NewFlow.(*newFlow)
+	var rule *snatRule
+	for _, c := range n.snat {
+		if (c.out == p.Out || nf != nil && nf.hairpin) && c.inside(p.Src) {
+			rule = c
+			break
+		}
+	}
+	if rule == nil {
+		return packet.Continue
+	}
+	if !p.HasPorts {
+		return packet.Drop(packet.ReasonNATUnsupported)
+	}
+	if nf == nil {
+		if v := r.roomForFlow(st.s, p); v != packet.Continue {
+			return v
+		}
+		nf = begin(p)
+	}
+	m, err := rule.table.Outbound(p.Proto, source(p), destination(p))
+	if err != nil {
+		// RFC 5508 REQ-8, RFC 6888 REQ-11: no mapping can be made; drop
+		// and answer Destination Unreachable, administratively prohibited.
+		nf.release()
+		p.NewFlow = nil
+		return r.answer(st.s, p, icmperr.AdminProhibited, 0, packet.ReasonNATExhausted)
+	}
+	nf.held = append(nf.held, heldMapping{rule.table, m, destination(p)})
+	xlate.Rewrite(p, m.External(), destination(p))
+	return packet.Continue
+}
+
+func (nf *newFlow) release() { nf.Released(nil) }
+
+// roomForFlow refuses a new flow when conntrack is full: RFC 5508 REQ-8,
+// Destination Unreachable code 13 to the sender, rate limited.
+func (r *Router) roomForFlow(s *snapshot, p *packet.Packet) packet.Verdict {
+	if r.ct.Len() < r.ctMax {
+		return packet.Continue
+	}
+	return r.answer(s, p, icmperr.AdminProhibited, 0, packet.ReasonConntrackFull)
+}
+
+// track accounts a packet that leaves to its flow, or makes the flow the
+// first packet of a conversation started. It reports whether p may go.
+func (r *Router) track(p *packet.Packet) bool {
+	if f, d := r.flow(p); f != nil {
+		r.ct.Seen(f, d, p)
+		return true
+	}
+	nf, ok := p.NewFlow.(*newFlow)
+	if !ok {
+		return true
+	}
+	reply := conntrack.KeyOf(p).Reverse()
+	if reply == nf.orig {
+		// A host hairpinned to its own external endpoint: both directions
+		// have one key, which no flow can hold. Each such packet is
+		// translated afresh through the mapping its own flow keeps.
+		nf.release()
+		return true
+	}
+	f, err := r.ct.Insert(nf.orig, reply, nf)
+	if err != nil {
+		// Full, or a packet of the same conversation on another reader
+		// made the flow first: this one is dropped, the next finds it.
+		nf.release()
+		return false
+	}
+	r.ct.Seen(f, conntrack.Original, p)
+	return true
+}
+
+// icmpError reports whether p is an ICMP or ICMPv6 error message.
+func icmpError(p *packet.Packet) bool {
+	switch {
+	case p.Proto == uint8(header.ICMPv4ProtocolNumber):
+		switch header.ICMPv4Type(p.ICMPType) {
+		case header.ICMPv4DstUnreachable, header.ICMPv4TimeExceeded, header.ICMPv4ParamProblem:
+			return true
+		}
+	case p.Proto == uint8(header.ICMPv6ProtocolNumber):
+		return p.ICMPType < 128 // RFC 4443 §2.1: error messages are types 0 to 127
+	}
+	return false
+}
+
+// errorFlow finds the flow an ICMP error is about from the packet it
+// quotes, which the error's sender got already translated: the quote is
+// one direction's key reversed.
+func (r *Router) errorFlow(p *packet.Packet) (*conntrack.Flow, xlate.Embedded, bool) {
+	e, ok := xlate.ParseError(p)
+	if !ok || !e.HasPorts {
+		return nil, e, false
+	}
+	quoted := conntrack.Key{Src: e.Src.Addr(), Dst: e.Dst.Addr(), SrcPort: e.Src.Port(), DstPort: e.Dst.Port(), Proto: e.Proto}
+	f, _ := r.ct.Lookup(quoted.Reverse())
+	return f, e, f != nil
+}
+
+// translateError turns an ICMP error about a translated packet back into
+// one about the packet as its sender sent it (RFC 5508 REQ-4, REQ-5): the
+// quoted headers get their original addresses and ports, and the error
+// goes to the quoted packet's original source. Its type and code stay;
+// it neither refreshes nor ends the flow (REQ-6, RFC 4787 REQ-12).
+func (r *Router) translateError(p *packet.Packet) packet.Verdict {
+	f, e, ok := r.errorFlow(p)
+	if !ok {
+		return packet.Continue
+	}
+	quoted := conntrack.Key{Src: e.Src.Addr(), Dst: e.Dst.Addr(), SrcPort: e.Src.Port(), DstPort: e.Dst.Port(), Proto: e.Proto}
+	// The quote is the Reply key reversed when it was a translated packet
+	// of the original direction; then, untranslated, it was Orig.
+	was := f.Reply().Reverse()
+	if quoted == was {
+		was = f.Orig()
+	} else {
+		was = f.Reply()
+	}
+	outerSrc := p.Src
+	if outerSrc == quoted.Dst {
+		outerSrc = was.Dst // the quoted packet's destination answered itself
+	}
+	if !xlate.TranslateError(p, e, outerSrc, was.Src,
+		netip.AddrPortFrom(was.Src, was.SrcPort), netip.AddrPortFrom(was.Dst, was.DstPort)) {
+		return packet.Drop(packet.ReasonNATUnsupported)
+	}
+	p.FlowLooked = true // an error is no packet of the flow
+	return packet.Continue
+}
