@@ -296,6 +296,7 @@ func (r *Router) housekeeping() {
 		case <-r.done:
 			return
 		case <-t.C:
+			r.tick()
 			r.neigh.Tick()
 			r.ct.Expire(expireBudget)
 			s := r.snap.Load()

@@ -1,9 +1,12 @@
 package router
 
 import (
+	"cmp"
 	"fmt"
 	"net/netip"
 	"slices"
+	"strconv"
+	"time"
 
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 
@@ -153,14 +156,21 @@ func begin(p *packet.Packet) *newFlow {
 	return nf
 }
 
-// peers are where a flow's packets in direction d go once translated: a
-// packet in d must leave looking like the other key reversed.
+// translation is where a flow's packets in one direction go once
+// translated: a packet must leave looking like the other direction's key
+// reversed. It is worked out once per flow and kept in the flow's Cache.
+type translation struct{ src, dst netip.AddrPort }
+
+// remember keeps both directions' translations in a new flow.
+func remember(f *conntrack.Flow, orig, reply conntrack.Key) {
+	f.Cache[conntrack.Original].Store(&translation{ap(reply.Dst, reply.DstPort), ap(reply.Src, reply.SrcPort)})
+	f.Cache[conntrack.Reply].Store(&translation{ap(orig.Dst, orig.DstPort), ap(orig.Src, orig.SrcPort)})
+}
+
+// peers are where a flow's packet in direction d goes once translated.
 func peers(f *conntrack.Flow, d conntrack.Dir) (src, dst netip.AddrPort) {
-	k := f.Orig()
-	if d == conntrack.Original {
-		k = f.Reply()
-	}
-	return netip.AddrPortFrom(k.Dst, k.DstPort), netip.AddrPortFrom(k.Src, k.SrcPort)
+	t := f.Cache[d].Load().(*translation)
+	return t.src, t.dst
 }
 
 func source(p *packet.Packet) netip.AddrPort      { return netip.AddrPortFrom(p.Src, p.SrcPort) }
@@ -357,6 +367,7 @@ func (r *Router) track(p *packet.Packet) bool {
 		nf.release()
 		return false
 	}
+	remember(f, nf.orig, reply)
 	r.ct.Seen(f, conntrack.Original, p)
 	return true
 }
@@ -417,4 +428,57 @@ func (r *Router) translateError(p *packet.Packet) packet.Verdict {
 	}
 	p.FlowLooked = true // an error is no packet of the flow
 	return packet.Continue
+}
+
+// FlowInfo is one row of `tungate nat`: a translated conversation as the
+// inside host, the NAT's outside and the remote end see it.
+type FlowInfo struct {
+	Proto   string         `json:"proto"`
+	Inside  netip.AddrPort `json:"inside"`
+	Outside netip.AddrPort `json:"outside"`
+	Remote  netip.AddrPort `json:"remote"`
+	State   string         `json:"state"`
+	Idle    time.Duration  `json:"idle"`
+	Expires time.Duration  `json:"expires"`
+	Packets [2]uint64      `json:"packets"` // original, reply
+	Bytes   [2]uint64      `json:"bytes"`
+}
+
+// Conntrack is the NAT's flow table, sorted by inside endpoint.
+func (r *Router) Conntrack() []FlowInfo {
+	var out []FlowInfo
+	for f := range r.ct.Flows() {
+		in := r.ct.Info(f)
+		o, rep := in.Orig, in.Reply
+		row := FlowInfo{Proto: protoName(o.Proto), State: in.State.String(), Idle: in.Idle, Expires: in.Expires, Packets: in.Packets, Bytes: in.Bytes}
+		if o.Src != rep.Dst || o.SrcPort != rep.DstPort {
+			// The source was translated: an inside host went out.
+			row.Inside, row.Outside, row.Remote = ap(o.Src, o.SrcPort), ap(rep.Dst, rep.DstPort), ap(o.Dst, o.DstPort)
+		} else {
+			// The destination was: the remote end came in to an inside host.
+			row.Inside, row.Outside, row.Remote = ap(rep.Src, rep.SrcPort), ap(o.Dst, o.DstPort), ap(o.Src, o.SrcPort)
+		}
+		out = append(out, row)
+	}
+	slices.SortFunc(out, func(a, b FlowInfo) int {
+		return cmp.Or(a.Inside.Compare(b.Inside), a.Remote.Compare(b.Remote), cmp.Compare(a.Proto, b.Proto))
+	})
+	return out
+}
+
+func ap(a netip.Addr, port uint16) netip.AddrPort { return netip.AddrPortFrom(a, port) }
+
+// protoName is the name of a transport protocol, or its number.
+func protoName(p uint8) string {
+	switch p {
+	case uint8(header.TCPProtocolNumber):
+		return "tcp"
+	case uint8(header.UDPProtocolNumber):
+		return "udp"
+	case uint8(header.ICMPv4ProtocolNumber):
+		return "icmp"
+	case uint8(header.ICMPv6ProtocolNumber):
+		return "icmpv6"
+	}
+	return strconv.Itoa(int(p))
 }

@@ -69,6 +69,12 @@ type Router struct {
 	link     stageCounters // TAP link layer: ARP and NDP taken, frames dropped
 	output   stageCounters
 
+	// clock is the time of the last housekeeping tick, in Unix
+	// nanoseconds: conntrack counts whole seconds, and reading it costs
+	// nothing per packet, where time.Now would cost a fifth of the fast
+	// path.
+	clock atomic.Int64
+
 	done      chan struct{}
 	closeOnce sync.Once
 	wg        sync.WaitGroup
@@ -103,7 +109,8 @@ func New(cfg *config.Config, opt Options) (_ *Router, err error) {
 		done:      make(chan struct{}),
 	}
 	r.neigh = neigh.New(neighConfig(cfg.ARP), opt.Now, neighSender{r})
-	r.ct = conntrack.New(conntrackConfig(cfg.Conntrack), opt.Now)
+	r.tick()
+	r.ct = conntrack.New(conntrackConfig(cfg.Conntrack), r.coarseNow)
 	r.ctMax = cmp.Or(cfg.Conntrack.Max, conntrack.DefaultMax)
 	defer func() {
 		if err != nil {
@@ -131,6 +138,11 @@ func New(cfg *config.Config, opt Options) (_ *Router, err error) {
 	r.syncStaticNeighbors(nil, cfg)
 	return r, nil
 }
+
+// tick moves the coarse clock to now.
+func (r *Router) tick() { r.clock.Store(r.now().UnixNano()) }
+
+func (r *Router) coarseNow() time.Time { return time.Unix(0, r.clock.Load()) }
 
 func conntrackConfig(c config.Conntrack) conntrack.Config {
 	return conntrack.Config{Max: c.Max, TCPEstablished: c.TCPEstablished, TCPOpening: c.TCPTransitory, TCPClosing: c.TCPTransitory, UDP: c.UDP, ICMP: c.ICMP}

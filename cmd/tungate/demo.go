@@ -38,6 +38,12 @@ name = "%[2]s"
 addresses = ["198.18.0.8/24", "fd18::8/64"]
 netns = "%[4]s"
 peer = ["198.18.0.1/24", "fd18::1/64"]
+
+# The LAN's IPv4 leaves masqueraded as 198.18.0.8 (a home gateway);
+# IPv6 is routed as it is.
+[[snat]]
+out = "%[2]s"
+from = ["192.168.46.0/24"]
 `
 
 func cmdDemo(args []string, stdout io.Writer) error {
@@ -91,7 +97,7 @@ func cmdDemo(args []string, stdout io.Writer) error {
 		{"ping 198.18.0.1 from the LAN host", inNetns(ctx, lanNS, "ping", "-c", "3", "-i", "0.2", "-W", "2", "198.18.0.1")},
 		{"ping fd18::1 from the LAN host", inNetns(ctx, lanNS, "ping", "-6", "-c", "3", "-i", "0.2", "-W", "2", "fd18::1")},
 		{"ping the router's WAN address 198.18.0.8 from the LAN host", inNetns(ctx, lanNS, "ping", "-c", "2", "-i", "0.2", "-W", "2", "198.18.0.8")},
-		{"HTTP GET http://198.18.0.1/ from the LAN host", func() (string, error) { return httpGet(ctx, lanNS, "http://198.18.0.1/") }},
+		{"HTTP GET http://198.18.0.1/ from the LAN host (the server sees tungate's 198.18.0.8)", func() (string, error) { return httpGet(ctx, lanNS, "http://198.18.0.1/") }},
 		{"traceroute -n 198.18.0.1 from the LAN host (tungate is hop 1)", inNetns(ctx, lanNS, "traceroute", "-n", "-q", "1", "-w", "2", "198.18.0.1")},
 	}
 	var failed []string
@@ -106,6 +112,8 @@ func cmdDemo(args []string, stdout io.Writer) error {
 	}
 	fmt.Fprintln(stdout, "\n==> tungate routes")
 	printRoutes(stdout, r.Routes())
+	fmt.Fprintln(stdout, "\n==> tungate nat")
+	printNAT(stdout, r.Conntrack())
 	fmt.Fprintln(stdout, "\n==> tungate stats")
 	printStats(stdout, r.Stats())
 	if len(failed) > 0 {

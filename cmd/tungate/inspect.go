@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/tungate/tungate/config"
 	"github.com/tungate/tungate/router"
@@ -90,6 +91,21 @@ func printNeighbors(w io.Writer, ns []router.NeighborInfo) {
 			fmt.Fprintf(w, "? (%s) at %s [ether] on %s %s\n", n.IP, n.MAC, n.Iface, n.State)
 		}
 	}
+}
+
+func cmdNAT(args []string, stdout io.Writer) error {
+	return fetch("nat", "/conntrack", args, stdout, printNAT)
+}
+
+// printNAT prints the NAT's flows, one a line.
+func printNAT(w io.Writer, flows []router.FlowInfo) {
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "Proto\tInside\tOutside\tRemote\tState\tIdle\tExpires")
+	for _, f := range flows {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", f.Proto, f.Inside, f.Outside, f.Remote, f.State,
+			f.Idle.Round(time.Second), f.Expires.Round(time.Second))
+	}
+	tw.Flush()
 }
 
 func cmdStats(args []string, stdout io.Writer) error {

@@ -27,13 +27,14 @@ var commands = map[string]command{
 	"demo":    {"build a topology of namespaces, route real traffic through tungate, tear it down (root)", cmdDemo},
 	"routes":  {"show the route table", cmdRoutes},
 	"arp":     {"show the neighbor cache (ARP and NDP)", cmdARP},
+	"nat":     {"show the NAT's connection table", cmdNAT},
 	"stats":   {"show interface, stage and drop counters", cmdStats},
 	"reload":  {"make the running router reload its config file", cmdReload},
 	"version": {"print the version and dependency versions", cmdVersion},
 }
 
 // notYet are SPEC commands whose tables this version does not have.
-var notYet = []string{"nat", "lb", "capture"}
+var notYet = []string{"lb", "capture"}
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))

@@ -24,6 +24,7 @@ import (
 type Backend interface {
 	Routes() []router.RouteInfo
 	Neighbors() []router.NeighborInfo
+	Conntrack() []router.FlowInfo
 	Stats() router.Stats
 }
 
@@ -60,6 +61,7 @@ func Listen(path string, b Backend, reload func() error) (*Server, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /routes", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, b.Routes()) })
 	mux.HandleFunc("GET /neighbors", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, b.Neighbors()) })
+	mux.HandleFunc("GET /conntrack", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, b.Conntrack()) })
 	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, b.Stats()) })
 	mux.HandleFunc("POST /reload", s.handleReload)
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}

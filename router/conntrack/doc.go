@@ -42,11 +42,13 @@
 // # Timeouts and TCP
 //
 // The idle timeout of a flow depends on its protocol and, for TCP, on its
-// state (RFC 5382 REQ-5, RFC 7857 §2.1–2.3): a transitory timeout while
-// opening (SYN seen from one side only) and while closing (FIN seen from
-// both sides, or RST), the established timeout otherwise. The state
-// machine is RFC 7857's Figure 1, which adapts RFC 6146 §3.5.2; see
-// tcpState for its reading. Time comes from the clock given to New, and
+// state (RFC 5382 REQ-5, RFC 7857 §2): a transitory timeout while opening
+// (no SYN from both sides yet) and while closing (a FIN from both sides,
+// or a RST), the established timeout otherwise, half-closed flows
+// included. The states are those of RFC 7857's Figure 1, which adapts
+// RFC 6146 §3.5.2; State lists them with the timeout each selects. Every
+// packet renews the timer, in either direction, except where RFC 6146
+// says otherwise (see Seen). Time comes from the clock given to New, and
 // nothing in this package sleeps.
 //
 // # Memory

@@ -143,7 +143,10 @@ func (f *Flow) State() State { return stateOf(f.word.Load()) }
 // State names a flow's state, after Linux's `conntrack -L`. The TCP
 // states are those of RFC 7857 Figure 1, whose names are in the comments
 // ("client" is the original direction, "server" the reply direction).
-// Other protocols are Unreplied or Assured.
+// None, SynSent and SynRecv time out after Config.TCPOpening;
+// Established, FinWait and CloseWait after TCPEstablished; TimeWait and
+// Closed after TCPClosing. Other protocols are Unreplied or Assured and
+// time out after their protocol's timeout either way.
 type State uint8
 
 const (
@@ -189,8 +192,9 @@ func stateOf(w uint64) State {
 	return tcpState(w)
 }
 
-// tcpState reads the flags as RFC 7857 Figure 1 (adapted from RFC 6146
-// §3.5.2) does. A flow is established once both sides sent a SYN, which
+// tcpState reads the flags as RFC 7857 Figure 1 does. RFC 7857 §2: "The
+// TCP state machine depicted in Figure 1, adapted from [RFC6146], SHOULD
+// be implemented by a NAT for TCP session tracking purposes." A flow is established once both sides sent a SYN, which
 // covers the three-way handshake (SYN, then SYN+ACK) and simultaneous
 // open (a SYN each way, RFC 5382 REQ-2: "a NAT MUST handle the TCP
 // simultaneous-open mode of connection initiation"). A flow made from a
@@ -248,7 +252,7 @@ func tcpAdvance(w uint64, d Dir, fl uint8) (uint64, bool) {
 	closed := w&rstSeen != 0 || w&finBoth == finBoth
 	switch {
 	case fl&tcpRST != 0:
-		// RFC 7857 §2.3: the NAT "SHOULD wait for 4 minutes before
+		// RFC 7857 §2.2: the NAT "SHOULD wait for 4 minutes before
 		// deleting the session and removing any state associated with
 		// it if no packets are received during that 4-minute timeout."
 		// The first RST starts that wait; further RSTs do not extend it

@@ -38,7 +38,7 @@ import (
 const (
 	shardBits = 8
 	nShards   = 1 << shardBits
-	minGroups = 8 // per shard; 8 groups of 64 bytes
+	minGroups = 1 // per shard
 
 	groupSlots = 7
 

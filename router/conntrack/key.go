@@ -97,16 +97,14 @@ type ckey struct {
 	meta     uint32 // Proto | is4<<8, as in a flow's state word
 }
 
-func compact(k Key) ckey {
-	meta := uint32(k.Proto)
+// set makes c the compact form of k. (Filling it in place rather than
+// returning one spares the lookup a copy that defeats store forwarding.)
+func (c *ckey) set(k *Key) {
+	c.src, c.dst = u128Of(k.Src), u128Of(k.Dst)
+	c.ports = uint32(k.SrcPort)<<16 | uint32(k.DstPort)
+	c.meta = uint32(k.Proto)
 	if k.Src.Is4() {
-		meta |= 1 << 8
-	}
-	return ckey{
-		src:   u128Of(k.Src),
-		dst:   u128Of(k.Dst),
-		ports: uint32(k.SrcPort)<<16 | uint32(k.DstPort),
-		meta:  meta,
+		c.meta |= 1 << 8
 	}
 }
 

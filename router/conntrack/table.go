@@ -31,7 +31,7 @@ type Config struct {
 	// flow that has not seen a SYN from both sides, and of one that has
 	// seen a FIN from both sides or a RST. RFC 5382 REQ-5: "The value of
 	// the 'transitory connection idle-timeout' MUST NOT be less than 4
-	// minutes." RFC 7857 §2.2: "a NAT SHOULD provide different
+	// minutes." RFC 7857 §2.1: "a NAT SHOULD provide different
 	// configurable parameters for configuring the open and closing idle
 	// timeouts", and a default of at least 4 minutes is RECOMMENDED.
 	TCPOpening time.Duration
@@ -180,7 +180,8 @@ func (t *Table) live(w, now uint64) bool {
 // A flow past its timeout is not found even before Expire reaps it. The
 // Dir is meaningless when the flow is nil.
 func (t *Table) Lookup(k Key) (*Flow, Dir) {
-	ck := compact(k)
+	var ck ckey
+	ck.set(&k)
 	h := ck.hash(&t.seed)
 	ix := t.shards[shardOf(h)].idx.Load()
 	tag := tagOf(h)
@@ -246,7 +247,9 @@ func (t *Table) holders(k *ckey, h uint64, fn func(*Flow)) {
 // Expire has not reaped yet; at most once a second, a full Insert sweeps
 // a few dozen flows for one to reclaim first.
 func (t *Table) Insert(orig, reply Key, owner Owner) (*Flow, error) {
-	co, cr := compact(orig), compact(reply)
+	var co, cr ckey
+	co.set(&orig)
+	cr.set(&reply)
 	if co == cr {
 		return nil, ErrExists
 	}

@@ -110,7 +110,7 @@ func TestTCPStates(t *testing.T) {
 			{time.Minute, r, ack, TimeWait, closing - 2*time.Minute},
 		},
 	}, {
-		// RFC 7857 §2.3: keep the session 4 minutes after a RST.
+		// RFC 7857 §2.2: keep the session 4 minutes after a RST.
 		name: "RST on an established flow",
 		steps: []step{
 			{0, o, syn, SynSent, opening},
