@@ -299,6 +299,7 @@ func (r *Router) housekeeping() {
 			r.tick()
 			r.neigh.Tick()
 			r.ct.Expire(expireBudget)
+			r.answerHeldSYNs()
 			s := r.snap.Load()
 			for _, iface := range r.ra.due(r.now(), func(i int) bool { return s.ifaces[i].ra }) {
 				r.sendRA(iface)

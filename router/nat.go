@@ -41,6 +41,7 @@ type snatRule struct {
 	from    []netip.Prefix
 	table   *nat.Table
 	hairpin bool
+	synICMP bool // answer unsolicited SYNs after 6 s (unsolicited_syn = "icmp")
 }
 
 type forwardKey struct {
@@ -77,7 +78,7 @@ func (r *Router) buildNAT(cfg *config.Config) (*natRules, error) {
 			}
 		}
 		n.tables[key] = t
-		n.snat = append(n.snat, &snatRule{out: r.indexOf(sc.Out), from: sc.From, table: t, hairpin: sc.Hairpin})
+		n.snat = append(n.snat, &snatRule{out: r.indexOf(sc.Out), from: sc.From, table: t, hairpin: sc.Hairpin, synICMP: sc.UnsolicitedSYN == config.SYNICMP})
 	}
 	return n, nil
 }
@@ -234,8 +235,11 @@ func (st dnatStage) Process(p *packet.Packet) packet.Verdict {
 		}
 		if !admitted {
 			// RFC 4787 §5: the filtering behaviour decides which outside
-			// endpoints may use a mapping. RFC 5382 REQ-4 lets a NAT drop an
-			// unsolicited SYN silently (4a); the 6 s hold is not built yet.
+			// endpoints may use a mapping. An unsolicited SYN waits 6 s for
+			// an answer (RFC 5382 REQ-4) unless policy drops it (REQ-4a).
+			if rule.synICMP && isSYN(p) {
+				r.syns.hold(p, r.now())
+			}
 			return packet.Drop(packet.ReasonNATFiltered)
 		}
 		if !rule.table.Acquire(m, source(p)) {

@@ -82,3 +82,21 @@ func echo4(src, dst string, ttl uint8) []byte {
 	icmp.SetChecksum(header.ICMPv4Checksum(icmp, 0))
 	return b
 }
+
+// syn4 is an IPv4 TCP SYN.
+func syn4(src string, sport uint16, dst string, dport uint16) []byte {
+	s, d := netip.MustParseAddr(src), netip.MustParseAddr(dst)
+	total := header.IPv4MinimumSize + header.TCPMinimumSize
+	b := make([]byte, total)
+	ip := header.IPv4(b)
+	ip.Encode(&header.IPv4Fields{
+		TotalLength: uint16(total), TTL: 64, Protocol: uint8(header.TCPProtocolNumber),
+		SrcAddr: tcpip.AddrFrom4(s.As4()), DstAddr: tcpip.AddrFrom4(d.As4()),
+	})
+	ip.SetChecksum(^ip.CalculateChecksum())
+	tcp := header.TCP(ip.Payload())
+	tcp.Encode(&header.TCPFields{SrcPort: sport, DstPort: dport, SeqNum: 1, DataOffset: header.TCPMinimumSize, Flags: header.TCPFlagSyn, WindowSize: 65535})
+	xsum := header.PseudoHeaderChecksum(header.TCPProtocolNumber, ip.SourceAddress(), ip.DestinationAddress(), uint16(len(tcp)))
+	tcp.SetChecksum(^tcp.CalculateChecksum(xsum))
+	return b
+}

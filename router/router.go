@@ -57,6 +57,7 @@ type Router struct {
 	local     *local.Stack
 	neigh     *neigh.Cache
 	ct        *conntrack.Table // flows of the NAT, kept across reloads
+	syns      synHold          // unsolicited SYNs waiting for their answer
 	ctMax     int
 	ra        *raSchedule
 	origin    *link.Memory // ICMP errors made outside the pipeline, to be routed

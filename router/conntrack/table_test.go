@@ -357,8 +357,8 @@ func TestGrowShrink(t *testing.T) {
 		tab.Delete(flows[i])
 	}
 	check(n - 10)
-	if g := groups(); g != nShards*minGroups {
-		t.Errorf("%d groups left for 10 flows, want %d", g, nShards*minGroups)
+	if g := groups(); g > 2*nShards*minGroups {
+		t.Errorf("%d groups left for 10 flows, want at most %d", g, 2*nShards*minGroups)
 	}
 	for i := range tab.shards {
 		s := &tab.shards[i]

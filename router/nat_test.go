@@ -1,0 +1,84 @@
+package router
+
+import (
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+
+	"github.com/tungate/tungate/config"
+)
+
+// natRouter masquerades the LAN out of wan0 with the given filtering, on
+// a clock the test moves.
+func natRouter(t *testing.T, filtering config.Behavior) (*testRouter, *atomic.Int64) {
+	cfg := testConfig()
+	cfg.Pipeline.Stages = slices.Clone(config.DefaultStages)
+	cfg.SNAT = []config.SNAT{{
+		Out: "wan0", From: prefixes("192.168.46.0/24"), Masquerade: true, Ports: config.DefaultSNATPorts,
+		Mapping: config.EndpointIndependent, Filtering: filtering, PortPreservation: true, Hairpin: true,
+		UnsolicitedSYN: config.SYNICMP,
+	}}
+	var clock atomic.Int64
+	clock.Store(time.Unix(1e9, 0).UnixNano())
+	tr := startRouter(t, cfg, func() time.Time { return time.Unix(0, clock.Load()) })
+	return tr, &clock
+}
+
+func TestMasquerade(t *testing.T) {
+	tr, _ := natRouter(t, config.EndpointIndependent)
+	tr.devs["lan0"].Inject(udp4{src: "192.168.46.2", dst: "198.18.0.1", ttl: 64, payload: 8, sport: 5000, dpt: 53}.bytes())
+	out := header.IPv4(tr.expect(t, "wan0"))
+	udp := header.UDP(out.Payload())
+	if src := out.SourceAddress().String(); src != "198.18.0.8" || udp.SourcePort() != 5000 || !out.IsChecksumValid() {
+		t.Fatalf("out as %s:%d (checksum valid %v), want 198.18.0.8:5000", src, udp.SourcePort(), out.IsChecksumValid())
+	}
+	tr.devs["wan0"].Inject(udp4{src: "198.18.0.1", dst: "198.18.0.8", ttl: 64, payload: 8, sport: 53, dpt: 5000}.bytes())
+	in := header.IPv4(tr.expect(t, "lan0"))
+	if dst := in.DestinationAddress().String(); dst != "192.168.46.2" || header.UDP(in.Payload()).DestinationPort() != 5000 {
+		t.Errorf("reply in to %s:%d, want 192.168.46.2:5000", dst, header.UDP(in.Payload()).DestinationPort())
+	}
+	if flows := tr.Conntrack(); len(flows) != 1 || flows[0].Inside.String() != "192.168.46.2:5000" || flows[0].Outside.String() != "198.18.0.8:5000" {
+		t.Errorf("tungate nat: %+v", flows)
+	}
+}
+
+func TestUnsolicitedSYNIsAnsweredAfterSixSeconds(t *testing.T) {
+	tr, clock := natRouter(t, config.AddressAndPortDependent)
+	// The inside host's TCP mapping 198.18.0.8:5000, opened towards .1:80.
+	tr.devs["lan0"].Inject(syn4("192.168.46.2", 5000, "198.18.0.1", 80))
+	tr.expect(t, "wan0")
+
+	// A stranger's SYN to the mapping: filtered, held, not answered yet.
+	tr.devs["wan0"].Inject(syn4("198.18.0.9", 7000, "198.18.0.8", 5000))
+	tr.expectNone(t, "wan0")
+	clock.Add(int64(5 * time.Second))
+	tr.answerHeldSYNs()
+	tr.expectNone(t, "wan0")
+	clock.Add(int64(time.Second))
+	tr.answerHeldSYNs()
+	icmp4(t, tr.expect(t, "wan0"), "198.18.0.8", "198.18.0.9", header.ICMPv4DstUnreachable, header.ICMPv4PortUnreachable)
+}
+
+func TestSimultaneousOpenDropsTheHeldSYN(t *testing.T) {
+	tr, clock := natRouter(t, config.AddressAndPortDependent)
+	tr.devs["lan0"].Inject(syn4("192.168.46.2", 5000, "198.18.0.1", 80))
+	tr.expect(t, "wan0")
+	// The peer's SYN arrives before the inside host's SYN to it...
+	tr.devs["wan0"].Inject(syn4("198.18.0.9", 7000, "198.18.0.8", 5000))
+	// ...which then goes out and makes the flow (RFC 5382 REQ-2).
+	tr.devs["lan0"].Inject(syn4("192.168.46.2", 5000, "198.18.0.9", 7000))
+	if out := header.IPv4(tr.expect(t, "wan0")); out.DestinationAddress().String() != "198.18.0.9" {
+		t.Fatalf("outbound SYN to %s", out.DestinationAddress())
+	}
+	clock.Add(int64(synHoldTime))
+	tr.answerHeldSYNs()
+	tr.expectNone(t, "wan0")
+	// The peer's retransmitted SYN now belongs to the flow and goes in.
+	tr.devs["wan0"].Inject(syn4("198.18.0.9", 7000, "198.18.0.8", 5000))
+	if in := header.IPv4(tr.expect(t, "lan0")); in.DestinationAddress().String() != "192.168.46.2" {
+		t.Errorf("peer's SYN in to %s", in.DestinationAddress())
+	}
+}
