@@ -9,7 +9,11 @@
 #   copy     client --tun-- [bench/tuncopy in router ns] --tun-- server
 #   tungate  client --tun-- [tungate run -c CONFIG]      --tun-- server
 #   tungate-tap  the same with TAP interfaces: Ethernet, ARP, MAC rewrite
+#   kernel-nat   kernel, plus nftables masquerade out of the server-side veth
+#   tungate-nat  tungate (TUN), plus [[snat]] masquerade out of the server side
 #
+# In the two NAT rows the server has a route to its own /24 only, none to
+# the client's: a reply reaches the client only if the router translated.
 # Nothing is configured in the namespace the script is started in: the TUN
 # devices are created inside the router namespace and moved out from there.
 # All names carry this shell's pid, and the EXIT trap removes exactly what
@@ -21,10 +25,11 @@ usage() {
 	cat <<'EOF'
 usage: bench/forward.sh [--help]
 
-Measures forwarding throughput with iperf3 through three routers and prints
-a table (TCP 1 stream, TCP 4 streams, UDP 64-byte payload packet rate) plus
-ratio rows. Needs root, iproute2, iperf3, python3 and go (to build the
-programs unless given).
+Measures forwarding throughput with iperf3 through three routers, and
+through the kernel and tungate as masquerading NATs, and prints a table (TCP
+1 stream, TCP 4 streams, UDP 64-byte payload packet rate) plus ratio rows.
+Needs root, iproute2, iperf3, python3, nft (for kernel-nat) and go (to build
+the programs unless given).
 
 Environment:
   DURATION=5          seconds per iperf3 test
@@ -36,6 +41,7 @@ Environment:
   SKIP_COPY=1         skip the bare tuncopy row
   SKIP_TUNGATE=1      skip the tungate rows
   SKIP_TAP=1          skip the tungate row over TAP interfaces
+  SKIP_NAT=1          skip the masquerade rows (kernel-nat, tungate-nat)
   TUNCOPY=PATH        use this tuncopy binary instead of building bench/tuncopy
   TUNGATE=PATH        use this tungate binary instead of building ./cmd/tungate
   LOGDIR=DIR          keep logs, iperf3 JSON and generated configs in DIR
@@ -63,6 +69,7 @@ SKIP_KERNEL=${SKIP_KERNEL:-0}
 SKIP_COPY=${SKIP_COPY:-0}
 SKIP_TUNGATE=${SKIP_TUNGATE:-0}
 SKIP_TAP=${SKIP_TAP:-0}
+SKIP_NAT=${SKIP_NAT:-0}
 
 # The same addresses serve every row: each row has its own namespaces, so
 # they never meet, and none of them exists outside those namespaces.
@@ -70,6 +77,7 @@ CLI_NET=10.201.1
 SRV_NET=10.201.2
 CLI_IP=$CLI_NET.2
 SRV_IP=$SRV_NET.2
+RTR_SRV_IP=$SRV_NET.1 # the router's address on the server side: NAT's source
 
 tag="tgb$$" # short: interface names are limited to 15 bytes
 script_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -192,6 +200,34 @@ iperf_listening() { # NS
 	ip netns exec "$1" ss -Hltn 'sport = :5201' | grep -q .
 }
 
+has_default_route() { # NS
+	ip -n "$1" -4 route show default 2>/dev/null | grep -q .
+}
+
+# no_route_back NS: a NAT row's server must not reach the client's subnet
+# except through the translation. Fails loudly if it can.
+no_route_back() {
+	if ip -n "$1" -4 route get "$CLI_IP" >/dev/null 2>&1; then
+		log "$1 has a route to $CLI_IP; the NAT row would not show that NAT works:"
+		ip -n "$1" -4 route get "$CLI_IP" >&2 || true
+		return 1
+	fi
+}
+
+# check_peers ROW: every connection the iperf3 server of ROW accepted came
+# from the router's address, none from the client's: the translation held
+# for all tests, not only for the first ping.
+check_peers() {
+	local row=$1 logf="$logdir/$1-iperf3-server.log" seen
+	seen=$(grep -oE '(Accepted connection from|connected to) [0-9.]+' "$logf" |
+		awk '{ print $NF }' | sort -u | tr '\n' ' ') || true
+	if [[ $seen != "$RTR_SRV_IP " ]]; then
+		log "$row: NAT check failed: the server saw connections from '${seen% }'," \
+			"expected only $RTR_SRV_IP (see $logf)"
+		return 1
+	fi
+}
+
 # pyjson runs the small JSON and table helper below with python3.
 pyjson() {
 	python3 - "$@" <<'PY'
@@ -238,7 +274,8 @@ def table(path):
         best[name] = b
     cell = lambda v, f: "err" if v is None else f % v
     out = [[n] + [cell(v, f) for v, f in zip(best[n], ("%.2f", "%.2f", "%.0f", "%.1f"))] for n in order]
-    for a, b in (("copy", "kernel"), ("tungate", "kernel"), ("tungate", "copy"), ("tungate-tap", "kernel")):
+    for a, b in (("copy", "kernel"), ("tungate", "kernel"), ("tungate", "copy"), ("tungate-tap", "kernel"),
+                 ("tungate-nat", "kernel-nat")):
         if a in best and b in best:
             r = ["%s/%s" % (a, b)]
             for x, y in zip(best[a][:3], best[b][:3]):
@@ -292,11 +329,14 @@ run_iperf() {
 	if [[ $kind == udp ]]; then RESULT="err err"; fi
 }
 
-# measure ROW CLIENT_NS SERVER_NS runs the three tests through a router that
-# is already forwarding, and appends the row to the results file.
+# measure ROW CLIENT_NS SERVER_NS [nat] runs the three tests through a
+# router that is already forwarding, and appends the row to the results
+# file. With nat, the row counts only if the server saw the router's
+# address on every connection; otherwise it returns 1 and appends nothing.
 measure() {
-	local row=$1 cli=$2 srv=$3 tcp1 tcp4 udp
-	start_bg "$logdir/$row-iperf3-server.log" ip netns exec "$srv" iperf3 -s -B "$SRV_IP"
+	local row=$1 cli=$2 srv=$3 nat=${4:-} tcp1 tcp4 udp
+	# --forceflush: the log is read by check_peers while iperf3 still runs.
+	start_bg "$logdir/$row-iperf3-server.log" ip netns exec "$srv" iperf3 -s -B "$SRV_IP" --forceflush
 	wait_until 5 "iperf3 server ($row)" "$BG_PID" "$logdir/$row-iperf3-server.log" \
 		iperf_listening "$srv" || return 1
 
@@ -311,6 +351,9 @@ measure() {
 	log "  $row: UDP 64 B"
 	run_iperf "$row" udp64 "$cli" -u -l 64 -b 0
 	udp=$RESULT
+	if [[ -n $nat ]]; then
+		check_peers "$row" || return 1
+	fi
 	printf '%s %s %s %s\n' "$row" "$tcp1" "$tcp4" "$udp" >>"$results"
 }
 
@@ -321,27 +364,49 @@ ping_through() {
 
 # --- the rows ------------------------------------------------------------------
 
+# row_kernel ROW [nat] measures the kernel's forwarding as row ROW. With
+# nat, the router masquerades what leaves towards the server (nftables) and
+# the server has no route to the client's subnet. It returns non-zero when
+# the router does not forward or, with nat, does not translate.
 row_kernel() {
-	local cli="$tag-kernel-cli" rtr="$tag-kernel-rtr" srv="$tag-kernel-srv"
-	mkns "$cli"
-	mkns "$rtr"
-	mkns "$srv"
-	ip netns exec "$rtr" sysctl -qw net.ipv4.ip_forward=1
+	local row=$1 nat=${2:-} id=kernel
+	[[ -z $nat ]] || id=knat
+	local cli="$tag-$id-cli" rtr="$tag-$id-rtr" srv="$tag-$id-srv"
+	mkns "$cli" || return 1
+	mkns "$rtr" || return 1
+	mkns "$srv" || return 1
+	ip netns exec "$rtr" sysctl -qw net.ipv4.ip_forward=1 || return 1
 	# veth peers are created inside the namespaces, never in ours.
-	ip -n "$rtr" link add to-cli mtu "$MTU" type veth peer name to-rtr netns "$cli" mtu "$MTU"
-	ip -n "$rtr" link add to-srv mtu "$MTU" type veth peer name to-rtr netns "$srv" mtu "$MTU"
-	ip -n "$rtr" addr add "$CLI_NET.1/24" dev to-cli
-	ip -n "$rtr" addr add "$SRV_NET.1/24" dev to-srv
-	ip -n "$rtr" link set to-cli up
-	ip -n "$rtr" link set to-srv up
-	ip -n "$cli" addr add "$CLI_IP/24" dev to-rtr
-	ip -n "$cli" link set to-rtr up
-	ip -n "$cli" route add default via "$CLI_NET.1"
-	ip -n "$srv" addr add "$SRV_IP/24" dev to-rtr
-	ip -n "$srv" link set to-rtr up
-	ip -n "$srv" route add default via "$SRV_NET.1"
-	wait_until 5 "ping through the kernel router" - - ping_through "$cli"
-	measure kernel "$cli" "$srv"
+	ip -n "$rtr" link add to-cli mtu "$MTU" type veth peer name to-rtr netns "$cli" mtu "$MTU" || return 1
+	ip -n "$rtr" link add to-srv mtu "$MTU" type veth peer name to-rtr netns "$srv" mtu "$MTU" || return 1
+	ip -n "$rtr" addr add "$CLI_NET.1/24" dev to-cli || return 1
+	ip -n "$rtr" addr add "$RTR_SRV_IP/24" dev to-srv || return 1
+	ip -n "$rtr" link set to-cli up || return 1
+	ip -n "$rtr" link set to-srv up || return 1
+	ip -n "$cli" addr add "$CLI_IP/24" dev to-rtr || return 1
+	ip -n "$cli" link set to-rtr up || return 1
+	ip -n "$cli" route add default via "$CLI_NET.1" || return 1
+	ip -n "$srv" addr add "$SRV_IP/24" dev to-rtr || return 1
+	ip -n "$srv" link set to-rtr up || return 1
+	if [[ -z $nat ]]; then
+		ip -n "$srv" route add default via "$RTR_SRV_IP" || return 1
+		wait_until 5 "ping through the kernel router" - - ping_through "$cli" || return 1
+	else
+		# The server keeps only its connected /24: replies to the client's
+		# address have no route, so only translated flows come back.
+		ip netns exec "$rtr" nft -f - <<EOF || return 1
+table ip nat {
+	chain postrouting {
+		type nat hook postrouting priority srcnat; policy accept;
+		oifname "to-srv" masquerade
+	}
+}
+EOF
+		no_route_back "$srv" || return 1
+		wait_until 5 "ping through the kernel router (masquerade; the server has no route back)" \
+			- - ping_through "$cli" || return 1
+	fi
+	measure "$row" "$cli" "$srv" "$nat"
 }
 
 row_copy() {
@@ -370,16 +435,20 @@ row_copy() {
 	measure copy "$cli" "$srv"
 }
 
-# row_tungate KIND ROW measures tungate with both interfaces of KIND (tun
-# or tap) as row ROW. It returns non-zero (instead of exiting) when tungate
-# does not come up, so the rows measured so far are still printed.
+# row_tungate KIND ROW [nat] measures tungate with both interfaces of KIND
+# (tun or tap) as row ROW. With nat, tungate masquerades what leaves by the
+# server-side interface ([[snat]]) and the server has no route to the
+# client's subnet. It returns non-zero (instead of exiting) when tungate
+# does not come up or does not translate, so the rows measured so far are
+# still printed.
 row_tungate() {
-	local kind=$1 row=$2
-	local cli="$tag-$kind-cli" rtr="$tag-$kind-rtr" srv="$tag-$kind-srv"
-	local a="${tag}${kind}l" b="${tag}${kind}w" conf="$logdir/$row.toml" logf="$logdir/$row.log" pid
-	mkns "$cli"
-	mkns "$rtr"
-	mkns "$srv"
+	local kind=$1 row=$2 nat=${3:-} id=$1
+	[[ -z $nat ]] || id=nat
+	local cli="$tag-$id-cli" rtr="$tag-$id-rtr" srv="$tag-$id-srv"
+	local a="${tag}${id}l" b="${tag}${id}w" conf="$logdir/$row.toml" logf="$logdir/$row.log" pid ok=1
+	mkns "$cli" || return 1
+	mkns "$rtr" || return 1
+	mkns "$srv" || return 1
 	# tungate creates both devices in the router namespace, moves each into
 	# its host's namespace and configures the kernel side there (address,
 	# up, default route via the interface's first address).
@@ -400,21 +469,50 @@ peer = ["$CLI_IP/24"]
 [[interface]]
 name = "$b"
 kind = "$kind"
-addresses = ["$SRV_NET.1/24"]
+addresses = ["$RTR_SRV_IP/24"]
 mtu = $MTU
 netns = "$srv"
 peer = ["$SRV_IP/24"]
 EOF
+	if [[ -n $nat ]]; then
+		cat >>"$conf" <<EOF
+
+[[snat]]
+out = "$b"
+from = ["$CLI_NET.0/24"]
+to = "masquerade"
+EOF
+	fi
 	start_bg "$logf" ip netns exec "$rtr" "$tungate" run -c "$conf"
 	pid=$BG_PID
 	wait_until 10 "tungate to configure $cli" "$pid" "$logf" has_addr "$cli" "$a" "$CLI_IP" &&
-		wait_until 5 "tungate to configure $srv" "$pid" "$logf" has_addr "$srv" "$b" "$SRV_IP" &&
-		wait_until 5 "ping through tungate" "$pid" "$logf" ping_through "$cli" ||
-		return 1
-	measure "$row" "$cli" "$srv"
-	# Drop counters explain a bad row; best effort.
+		wait_until 5 "tungate to configure $srv" "$pid" "$logf" has_addr "$srv" "$b" "$SRV_IP" ||
+		ok=0
+	if ((ok)) && [[ -n $nat ]]; then
+		# tungate gave the server a default route via the router; remove it,
+		# leaving only the connected /24, so replies come back only if
+		# tungate translated the client's address to its own.
+		wait_until 5 "tungate's default route in $srv" "$pid" "$logf" has_default_route "$srv" &&
+			ip -n "$srv" -4 route del default &&
+			no_route_back "$srv" ||
+			ok=0
+	fi
+	if ((ok)); then
+		wait_until 5 "ping through tungate${nat:+ (masquerade; the server has no route back)}" \
+			"$pid" "$logf" ping_through "$cli" || ok=0
+	fi
+	if ((ok)); then
+		measure "$row" "$cli" "$srv" "$nat" || ok=0
+	fi
+	# Drop counters (and, with nat, the flow table) explain a bad row; also
+	# kept when the row failed. Best effort.
 	timeout -k 1 5 "$tungate" stats --socket "$logdir/$row.sock" \
 		>"$logdir/$row-stats.txt" 2>&1 || true
+	if [[ -n $nat ]]; then
+		timeout -k 1 5 "$tungate" nat --socket "$logdir/$row.sock" \
+			>"$logdir/$row-conntrack.txt" 2>&1 || true
+	fi
+	((ok))
 }
 
 # --- main ----------------------------------------------------------------------
@@ -423,6 +521,9 @@ EOF
 for cmd in ip iperf3 python3 ping ss timeout; do
 	command -v "$cmd" >/dev/null || die "$cmd not found"
 done
+if [[ $SKIP_NAT != 1 ]]; then
+	command -v nft >/dev/null || die "nft not found (needed by kernel-nat; SKIP_NAT=1 skips the NAT rows)"
+fi
 [[ $DURATION =~ ^[1-9][0-9]*$ ]] || die "DURATION must be a positive integer"
 [[ $OMIT =~ ^[0-9]+$ ]] || die "OMIT must be a non-negative integer"
 [[ $ROUNDS =~ ^[1-9][0-9]*$ ]] || die "ROUNDS must be a positive integer"
@@ -476,7 +577,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
 	((ROUNDS == 1)) || log "round $round/$ROUNDS"
 	if [[ $SKIP_KERNEL != 1 ]]; then
 		log "kernel: ip_forward between veth pairs"
-		row_kernel
+		row_kernel kernel
 		stop_all
 		delete_netns
 	fi
@@ -499,6 +600,25 @@ for ((round = 1; round <= ROUNDS; round++)); do
 			stop_all
 			delete_netns
 		done
+	fi
+	# The two NAT rows run back to back, so they see the same load.
+	if [[ $SKIP_NAT != 1 ]]; then
+		log "kernel-nat: ip_forward between veth pairs, nftables masquerade"
+		if ! row_kernel kernel-nat nat; then
+			log "kernel-nat: failed; logs in $logdir (use LOGDIR= to keep them)"
+			echo "kernel-nat err err err err" >>"$results"
+		fi
+		stop_all
+		delete_netns
+		if [[ $SKIP_TUNGATE != 1 ]]; then
+			log "tungate-nat: tungate run, tun interfaces, [[snat]] masquerade"
+			if ! row_tungate tun tungate-nat nat; then
+				log "tungate-nat: did not come up or did not translate; logs in $logdir (use LOGDIR= to keep them)"
+				echo "tungate-nat err err err err" >>"$results"
+			fi
+			stop_all
+			delete_netns
+		fi
 	fi
 done
 
