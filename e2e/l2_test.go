@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -74,6 +75,7 @@ func TestEthernetSegment(t *testing.T) {
 	seg := topo.Segment("seg", r.Interface("lan0"))
 	a := seg.Host("a", nil, "192.168.46.2/24", "fd46::2/64")
 	b := seg.Host("b", net.HardwareAddr{2, 0, 0, 0, 0, 0x0b}, "192.168.46.3/24")
+	d := seg.Host("d", nil, "192.168.46.4/24")
 	c := topo.Host("c", r.Interface("wan0"), "198.18.0.1/24", "fd18::1/64")
 	routerMAC := neigh.MAC(link.MACFor("lan0")).String()
 
@@ -93,14 +95,21 @@ func TestEthernetSegment(t *testing.T) {
 		}
 	})
 
-	t.Run("the router's cache: REACHABLE with the real MAC, then STALE", func(t *testing.T) {
-		mac := strings.TrimSpace(a.Run(t, "cat", "/sys/class/net/eth0/address"))
-		// Learned from a's own request, the entry starts STALE; used, it is
-		// probed (RFC 4861 §7.3.3) and the answer makes it REACHABLE.
-		c.Run(t, "ping", "-c", "1", "-W", "2", "192.168.46.2")
-		waitFor(t, 15*time.Second, "192.168.46.2 never REACHABLE", func() bool {
-			n, ok := neighbor(r, "192.168.46.2")
-			return ok && n.State == neigh.Reachable
+	t.Run("the router's cache: both hosts REACHABLE with their real MACs, then STALE", func(t *testing.T) {
+		hosts := map[string]*Host{"192.168.46.2": a, "192.168.46.4": d}
+		macs := map[string]string{}
+		for ip, h := range hosts {
+			macs[ip] = strings.TrimSpace(h.Run(t, "cat", "/sys/class/net/eth0/address"))
+			h.Run(t, "ping", "-c", "1", "-W", "2", "198.18.0.1")
+			// Learned from the host's own request, the entry starts STALE;
+			// used, it is probed (RFC 4861 §7.3.3) and the answer makes it
+			// REACHABLE.
+			c.Run(t, "ping", "-c", "1", "-W", "2", ip)
+		}
+		waitFor(t, 15*time.Second, "both hosts never REACHABLE", func() bool {
+			x, okx := neighbor(r, "192.168.46.2")
+			y, oky := neighbor(r, "192.168.46.4")
+			return okx && oky && x.State == neigh.Reachable && y.State == neigh.Reachable
 		})
 		// As a user sees it: tungate arp --json.
 		out, err := exec.Command(tungateBin, "arp", "--json", "--socket", r.AdminSocket(t)).CombinedOutput()
@@ -108,17 +117,15 @@ func TestEthernetSegment(t *testing.T) {
 		if err != nil || json.Unmarshal(out, &entries) != nil {
 			t.Fatalf("tungate arp --json (%v):\n%s", err, out)
 		}
-		found := false
-		for _, n := range entries {
-			if n.IP.String() == "192.168.46.2" {
-				found = true
-				if n.MAC.String() != mac || n.Iface != "lan0" || n.State != neigh.Reachable {
-					t.Errorf("tungate arp: %+v, want %s REACHABLE on lan0", n, mac)
-				}
+		for ip, mac := range macs {
+			i := slices.IndexFunc(entries, func(n router.NeighborInfo) bool { return n.IP.String() == ip })
+			if i < 0 {
+				t.Errorf("tungate arp --json lacks %s:\n%s", ip, out)
+				continue
 			}
-		}
-		if !found {
-			t.Errorf("tungate arp --json lacks 192.168.46.2:\n%s", out)
+			if n := entries[i]; n.MAC.String() != mac || n.Iface != "lan0" || n.State != neigh.Reachable {
+				t.Errorf("tungate arp: %+v, want %s REACHABLE on lan0", n, mac)
+			}
 		}
 		waitFor(t, 10*time.Second, "192.168.46.2 never went STALE after reachable = 2s", func() bool {
 			n, ok := neighbor(r, "192.168.46.2")
