@@ -15,16 +15,22 @@ import (
 	"github.com/tungate/tungate/router/admin"
 )
 
-func cmdRun(args []string, _ io.Writer) error {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+// loadConfig parses a command's one flag, -c FILE, and loads FILE.
+func loadConfig(name string, args []string) (string, *config.Config, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	file := fs.String("c", "", "config `FILE`")
 	if err := fs.Parse(args); err != nil {
-		return err
+		return "", nil, err
 	}
-	if *file == "" {
-		return usageError{"-c FILE is required"}
+	if *file == "" || fs.NArg() > 0 {
+		return "", nil, usageError{"takes -c FILE and nothing else"}
 	}
 	cfg, err := config.Load(*file)
+	return *file, cfg, err
+}
+
+func cmdRun(args []string, _ io.Writer) error {
+	file, cfg, err := loadConfig("run", args)
 	if err != nil {
 		return err
 	}
@@ -35,12 +41,12 @@ func cmdRun(args []string, _ io.Writer) error {
 	}
 	defer r.Close()
 	reload := func() error {
-		next, err := config.Load(*file)
+		next, err := config.Load(file)
 		if err == nil {
 			err = r.Reload(next)
 		}
 		if err != nil {
-			log.Error("reload refused; the running config stays", "file", *file, "err", err)
+			log.Error("reload refused; the running config stays", "file", file, "err", err)
 		}
 		return err
 	}
@@ -73,19 +79,11 @@ func newLogger(level string) *slog.Logger {
 }
 
 func cmdCheck(args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	file := fs.String("c", "", "config `FILE`")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if *file == "" {
-		return usageError{"-c FILE is required"}
-	}
-	cfg, err := config.Load(*file)
+	file, cfg, err := loadConfig("check", args)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "%s: ok\n", *file)
+	fmt.Fprintf(stdout, "%s: ok\n", file)
 	for _, w := range cfg.Conntrack.BelowRFC() {
 		fmt.Fprintf(stdout, "warning: conntrack %s\n", w)
 	}
