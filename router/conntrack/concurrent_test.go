@@ -125,7 +125,6 @@ func TestConcurrent(t *testing.T) {
 	}
 
 	tab.Flush()
-	tab.Expire(0)
 	flows, calls := o.total()
 	if flows != len(inserted) || calls != len(inserted) {
 		t.Fatalf("%d flows inserted, %d released in %d calls", len(inserted), flows, calls)

@@ -56,6 +56,7 @@
 // A flow is 160 bytes (its keys in a compact form, without netip.Addr's
 // zone pointer) plus its two index entries: 8-byte pointers with a
 // control byte, in an index between 7/16 and 7/8 full, about 30 bytes a
-// flow. The bound Config.Max is never exceeded, and no live flow is ever
-// evicted to make room (RFC 6888 REQ-11).
+// flow; 192 bytes in all at a million flows (TestMemoryPerFlow). The
+// bound Config.Max is never exceeded, and no live flow is ever evicted
+// to make room (RFC 6888 REQ-11).
 package conntrack

@@ -25,7 +25,11 @@ func (d Dir) String() string {
 // Owner is told when a flow leaves the table, so that whoever made it can
 // give back what the flow held: the NAT its port mapping, the load
 // balancer its connection count. Released is called exactly once per
-// flow, without any lock of the table held.
+// flow, with no lock of the table held: by Delete and Flush on their
+// caller's goroutine, and by Expire for flows that expired. Insert, which
+// may reclaim an expired flow holding a key it needs, leaves that call to
+// the next Expire or Flush, because its own caller may hold a lock that
+// Released takes.
 type Owner interface {
 	Released(f *Flow)
 }

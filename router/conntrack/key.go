@@ -20,9 +20,8 @@ const (
 
 // Key is one direction of a flow as its packets carry it on the wire:
 // addresses, transport protocol, and ports. An ICMP echo request or reply
-// uses its identifier as both ports (RFC 5508 §3.1 treats the query
-// identifier as NAPT treats a port); a protocol without ports has 0 in
-// both. Both addresses are of the packet's family (an IPv4 address is a
+// uses its identifier as both ports (RFC 5508 maps a query's identifier
+// as NAPT maps a port); a protocol without ports has 0 in both. Both addresses are of the packet's family (an IPv4 address is a
 // 4-byte netip.Addr; an IPv4-mapped IPv6 one is another address); zones
 // are not part of a key.
 type Key struct {

@@ -36,8 +36,9 @@ type Config struct {
 	// timeouts", and a default of at least 4 minutes is RECOMMENDED.
 	TCPOpening time.Duration
 	TCPClosing time.Duration
-	// UDP is the idle timeout of a UDP flow. RFC 4787 REQ-5: at least 2
-	// minutes, and 5 minutes or more RECOMMENDED by default.
+	// UDP is the idle timeout of a UDP flow. RFC 4787 REQ-5: the mapping
+	// timer "MUST NOT expire in less than two minutes"; REQ-5c recommends
+	// a default of five minutes or more.
 	UDP time.Duration
 	// ICMP is the idle timeout of an ICMP or ICMPv6 query (echo) flow.
 	// RFC 5508 REQ-2: the query session timer "MUST NOT expire in less
@@ -124,9 +125,10 @@ type Table struct {
 	pending   []*Flow
 }
 
-// New makes an empty table. now is its only clock: Lookup, Insert, Seen
-// and Expire each read it once, so on a busy path it should be cheap (a
-// time read once per batch, say, rather than time.Now per packet).
+// New makes an empty table. now is its only clock: Seen, Insert and
+// Expire read it once each, Lookup once when it finds a flow, so on the
+// packet path it should be cheap (a time read once per batch, say, rather
+// than time.Now per packet). It should be monotonic, as time.Now is.
 func New(cfg Config, now func() time.Time) *Table {
 	cfg = cfg.withDefaults()
 	t := &Table{now: now, epoch: now(), max: int64(cfg.Max)}
@@ -232,20 +234,20 @@ func (t *Table) holders(k *ckey, h uint64, fn func(*Flow)) {
 	}
 }
 
-// Insert adds a flow with the given keys and owner and returns it; the
-// caller then passes the packet that made it to Seen. orig is the key of
-// that packet, reply the key its replies will arrive with (orig.Reverse()
-// when nothing translates). Both keys are indexed at once: a concurrent
-// Lookup finds the new flow by both or by neither, and no other Insert
-// can take either key meanwhile.
+// Insert adds a flow with the given keys and owner (nil if nothing needs
+// telling when it goes) and returns it; the caller then passes the packet
+// that made it to Seen. orig is the key of that packet, reply the key its
+// replies will arrive with (orig.Reverse() when nothing translates). Both
+// keys are indexed at once: a concurrent Lookup finds the new flow by
+// both or by neither, and no other Insert can take either key meanwhile.
 //
 // Insert fails with ErrExists when a live flow holds either key, or when
 // the two keys are the same (the Dir of a packet would be ambiguous). A
 // flow past its timeout that holds a key is reclaimed instead; its owner
-// hears of it from the next Expire. Insert fails with ErrFull when the
-// table holds Config.Max flows, counting those past their timeout that
-// Expire has not reaped yet; at most once a second, a full Insert sweeps
-// a few dozen flows for one to reclaim first.
+// hears of it from the next Expire or Flush. Insert fails with ErrFull
+// when the table holds Config.Max flows, counting those past their
+// timeout that Expire has not reaped yet; at most once a second, a full
+// Insert sweeps a few dozen flows for one to reclaim first.
 func (t *Table) Insert(orig, reply Key, owner Owner) (*Flow, error) {
 	var co, cr ckey
 	co.set(&orig)
@@ -358,9 +360,9 @@ func (t *Table) claim(f *Flow, onlyExpired bool, now uint64) bool {
 	}
 }
 
-// reap takes a claimed flow out of the index and hands it to release for
-// its owner.
-func (t *Table) reap(f *Flow, release func(*Flow)) {
+// reap takes a claimed flow out of the index and hands it to rel for its
+// owner.
+func (t *Table) reap(f *Flow, rel func(*Flow)) {
 	for d := Original; d <= Reply; d++ {
 		k := f.ckey(d)
 		h := k.hash(&t.seed)
@@ -370,7 +372,7 @@ func (t *Table) reap(f *Flow, release func(*Flow)) {
 		s.mu.Unlock()
 	}
 	t.count.Add(-1)
-	release(f)
+	rel(f)
 }
 
 func release(f *Flow) {
@@ -385,6 +387,16 @@ func (t *Table) postpone(f *Flow) {
 	t.pendingMu.Unlock()
 }
 
+func (t *Table) releasePending() {
+	t.pendingMu.Lock()
+	pending := t.pending
+	t.pending = nil
+	t.pendingMu.Unlock()
+	for _, f := range pending {
+		release(f)
+	}
+}
+
 // Seen accounts packet p, going in direction d, to its flow: counters,
 // last-seen time and TCP state, which selects the timeout that applies.
 // Packets of one flow may be seen concurrently. A flow that has been
@@ -392,7 +404,9 @@ func (t *Table) postpone(f *Flow) {
 //
 // Every packet renews the idle timer, in either direction (RFC 4787
 // REQ-6: outbound refresh MUST; 6a: inbound refresh MAY), except TCP
-// packets after a FIN has gone each way, and RSTs after a RST.
+// packets after a FIN has gone each way, and RSTs after a RST. An ICMP
+// error about a flow is not one of its packets: RFC 5508 REQ-6 forbids it
+// to refresh the session, so it is not seen.
 func (t *Table) Seen(f *Flow, d Dir, p *packet.Packet) {
 	var fl uint8
 	if p.HasPorts {
@@ -423,8 +437,10 @@ func (t *Table) Delete(f *Flow) bool {
 }
 
 // Flush removes every flow, telling each owner, and returns how many it
-// removed. Flows inserted meanwhile may or may not survive.
+// removed. Flows inserted meanwhile may or may not survive. It also tells
+// the owners of flows Insert reclaimed, as Expire does.
 func (t *Table) Flush() int {
+	t.releasePending()
 	n := 0
 	for i := range t.shards {
 		s := &t.shards[i]
@@ -462,16 +478,12 @@ const expireGroups = 8
 // most 8×budget groups of the index (a group holds up to 7 keys; a flow
 // has two), going on where the previous call stopped, so it never takes
 // long however large the table: called every interval with budget n, it
-// passes over a table of N flows about every N/(16n) intervals. A flow
-// past its timeout is already invisible to Lookup; Expire frees it.
+// passes over a table of N flows about every N/(16n) intervals (with
+// Expire(1024) ten times a second, a million flows in under 7 seconds).
+// A flow past its timeout is already invisible to Lookup; Expire frees
+// its memory and its owner's resources.
 func (t *Table) Expire(budget int) int {
-	t.pendingMu.Lock()
-	pending := t.pending
-	t.pending = nil
-	t.pendingMu.Unlock()
-	for _, f := range pending {
-		release(f)
-	}
+	t.releasePending()
 	if budget <= 0 {
 		return 0
 	}

@@ -388,3 +388,69 @@ func TestNoAllocs(t *testing.T) {
 		t.Errorf("Lookup+Seen: %v allocations", n)
 	}
 }
+
+// Expire removes at most its budget per call, and calls every interval
+// pass over the whole table in the number of calls its doc promises.
+func TestExpireSweep(t *testing.T) {
+	const n = 20000
+	tab, clk := newTable(t, Config{Max: n, UDP: time.Minute})
+	o := newOwner()
+	flows := make([]*Flow, n)
+	for i := range n {
+		flows[i] = mustInsert(t, tab, nthKey(i), nthReply(i), o)
+	}
+	clk.advance(time.Minute / 2)
+	for i, f := range flows {
+		if i%100 != 0 { // one in a hundred will expire
+			tab.Seen(f, Reply, pkt(nthReply(i), 0))
+		}
+	}
+	clk.advance(time.Minute / 2)
+	if got := tab.Expire(10); got > 10 {
+		t.Fatalf("Expire(10) removed %d", got)
+	}
+	groups := 0
+	for i := range tab.shards {
+		groups = max(groups, len(tab.shards[i].idx.Load().groups))
+	}
+	const budget = 10
+	calls := (groups*nShards + expireGroups*budget - 1) / (expireGroups * budget)
+	for range calls {
+		if got := tab.Expire(budget); got > budget {
+			t.Fatalf("Expire(%d) removed %d", budget, got)
+		}
+	}
+	if tab.Len() != n-n/100 {
+		t.Fatalf("%d calls of Expire(%d) left %d flows, want %d", calls, budget, tab.Len(), n-n/100)
+	}
+	for i, f := range flows {
+		if want := btoi(i%100 == 0); o.count(f) != want {
+			t.Fatalf("flow %d released %d times, want %d", i, o.count(f), want)
+		}
+	}
+}
+
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func TestNames(t *testing.T) {
+	for _, tc := range []struct{ got, want string }{
+		{Original.String(), "original"},
+		{Reply.String(), "reply"},
+		{SynRecv.String(), "SYN_RECV"},
+		{Closed.String(), "CLOSE"},
+		{State(42).String(), "State(42)"},
+		{key(protoTCP, inside, 1, server, 2).String(), "tcp 192.168.1.10:1 -> 198.51.100.7:2"},
+		{key(protoICMP, inside, 7, server, 7).String(), "icmp 192.168.1.10:7 -> 198.51.100.7:7"},
+		{key(protoICMPv6, inside6, 7, server6, 7).String(), "icmpv6 [2001:db8:1::10]:7 -> [2001:db8:2::7]:7"},
+		{key(47, inside, 0, server, 0).String(), "47 192.168.1.10:0 -> 198.51.100.7:0"},
+	} {
+		if tc.got != tc.want {
+			t.Errorf("%q, want %q", tc.got, tc.want)
+		}
+	}
+}
