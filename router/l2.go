@@ -300,6 +300,7 @@ func (r *Router) housekeeping() {
 			r.neigh.Tick()
 			r.ct.Expire(expireBudget)
 			r.answerHeldSYNs()
+			r.expireFragments()
 			s := r.snap.Load()
 			for _, iface := range r.ra.due(r.now(), func(i int) bool { return s.ifaces[i].ra }) {
 				r.sendRA(iface)

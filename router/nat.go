@@ -30,7 +30,7 @@ import (
 // natRules is the NAT part of a snapshot.
 type natRules struct {
 	snat     []*snatRule
-	forwards map[forwardKey]netip.AddrPort
+	forwards map[forwardKey]forward
 	tables   map[string]*nat.Table // by natRule's key, for the next reload
 }
 
@@ -45,9 +45,27 @@ type snatRule struct {
 }
 
 type forwardKey struct {
-	in     int
 	proto  uint8
 	listen netip.AddrPort
+}
+
+// forward is a [[forward]]: packets to its listen endpoint that come in
+// on in (or from an inside host, hairpinned) go to to.
+type forward struct {
+	in int
+	to netip.AddrPort
+}
+
+// forwardFor is the port forward p is for, and the source NAT rule of its
+// sender when that is an inside host reaching the forward through the
+// external address (a hairpin, RFC 4787 REQ-9).
+func (n *natRules) forwardFor(p *packet.Packet) (fw forward, inside *snatRule, ok bool) {
+	fw, ok = n.forwards[forwardKey{p.Proto, destination(p)}]
+	if !ok {
+		return forward{}, nil, false
+	}
+	inside = n.insideRule(p.Src)
+	return fw, inside, fw.in == p.In || inside != nil
 }
 
 // inside reports whether the rule translates packets from src.
@@ -62,9 +80,9 @@ func (r *Router) buildNAT(cfg *config.Config) (*natRules, error) {
 	if s := r.snap.Load(); s != nil {
 		old = s.nat.tables
 	}
-	n := &natRules{forwards: map[forwardKey]netip.AddrPort{}, tables: map[string]*nat.Table{}}
+	n := &natRules{forwards: map[forwardKey]forward{}, tables: map[string]*nat.Table{}}
 	for _, f := range cfg.Forward {
-		n.forwards[forwardKey{r.indexOf(f.In), f.Proto, f.Listen}] = f.To
+		n.forwards[forwardKey{f.Proto, f.Listen}] = forward{r.indexOf(f.In), f.To}
 	}
 	for i, sc := range cfg.SNAT {
 		rule, key, err := natRule(cfg, sc)
@@ -192,7 +210,7 @@ func (r *Router) claimed(s *snapshot, p *packet.Packet) bool {
 	if f, _ := r.flow(p); f != nil {
 		return true
 	}
-	if _, ok := s.nat.forwards[forwardKey{p.In, p.Proto, destination(p)}]; ok {
+	if _, _, ok := s.nat.forwardFor(p); ok {
 		return true
 	}
 	for _, rule := range s.nat.snat {
@@ -213,6 +231,10 @@ type dnatStage struct {
 
 func (st dnatStage) Process(p *packet.Packet) packet.Verdict {
 	r, n := st.r, st.s.nat
+	if p.NonFirstFragment {
+		v, _ := r.frags.later(p, r.now(), st.s.mayNeedNAT(p))
+		return v
+	}
 	if icmpError(p) {
 		return r.translateError(p)
 	}
@@ -225,8 +247,8 @@ func (st dnatStage) Process(p *packet.Packet) packet.Verdict {
 		}
 		return packet.Continue
 	}
-	if to, ok := n.forwards[forwardKey{p.In, p.Proto, destination(p)}]; ok {
-		return st.start(p, to, n.insideRule(p.Src))
+	if fw, inside, ok := n.forwardFor(p); ok {
+		return st.start(p, fw.to, inside)
 	}
 	for _, rule := range n.snat {
 		m, admitted := rule.table.Inbound(p.Proto, destination(p), source(p))
@@ -292,7 +314,7 @@ type snatStage struct {
 
 func (st snatStage) Process(p *packet.Packet) packet.Verdict {
 	r, n := st.r, st.s.nat
-	if icmpError(p) {
+	if icmpError(p) || p.NonFirstFragment {
 		return packet.Continue // translated whole by dnat
 	}
 	if f, d := r.flow(p); f != nil {
@@ -345,8 +367,18 @@ func (r *Router) roomForFlow(s *snapshot, p *packet.Packet) packet.Verdict {
 	return r.answer(s, p, icmperr.AdminProhibited, 0, packet.ReasonConntrackFull)
 }
 
-// track accounts a packet that leaves to its flow, or makes the flow the
-// first packet of a conversation started. It reports whether p may go.
+// forgetFlow clears the flow state of a packet that did not get through:
+// the mappings a new conversation took are given back.
+func forgetFlow(p *packet.Packet) {
+	if nf, ok := p.NewFlow.(*newFlow); ok {
+		nf.release()
+	}
+	p.FlowLooked, p.Flow, p.FlowDir, p.NewFlow = false, nil, 0, nil
+}
+
+// track accounts a packet that got through the pipeline (sent, or waiting
+// for its next hop) to its flow, or makes the flow the first packet of a
+// conversation started. It reports whether p may go.
 func (r *Router) track(p *packet.Packet) bool {
 	if f, d := r.flow(p); f != nil {
 		r.ct.Seen(f, d, p)

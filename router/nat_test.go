@@ -82,3 +82,62 @@ func TestSimultaneousOpenDropsTheHeldSYN(t *testing.T) {
 		t.Errorf("peer's SYN in to %s", in.DestinationAddress())
 	}
 }
+
+// fragments splits an IPv4 packet into two fragments at a payload offset
+// of 16 bytes, with gVisor's header package.
+func fragments(t *testing.T, pkt []byte) (first, second []byte) {
+	t.Helper()
+	ip := header.IPv4(pkt)
+	payload := ip.Payload()
+	build := func(data []byte, offset uint16, more bool) []byte {
+		b := make([]byte, header.IPv4MinimumSize+len(data))
+		copy(b, pkt[:header.IPv4MinimumSize])
+		copy(b[header.IPv4MinimumSize:], data)
+		f := header.IPv4(b)
+		f.SetTotalLength(uint16(len(b)))
+		var flags uint8
+		if more {
+			flags = header.IPv4FlagMoreFragments
+		}
+		f.SetFlagsFragmentOffset(flags, offset)
+		f.SetChecksum(0)
+		f.SetChecksum(^f.CalculateChecksum())
+		return b
+	}
+	return build(payload[:16], 0, true), build(payload[16:], 16, false)
+}
+
+func TestFragmentsThroughTheNAT(t *testing.T) {
+	for _, order := range []string{"in order", "out of order"} {
+		t.Run(order, func(t *testing.T) {
+			tr, _ := natRouter(t, config.EndpointIndependent)
+			first, second := fragments(t, udp4{src: "192.168.46.2", dst: "198.18.0.1", ttl: 64, payload: 40, sport: 5000, dpt: 53}.bytes())
+			if order == "in order" {
+				tr.devs["lan0"].Inject(first)
+				tr.devs["lan0"].Inject(second)
+			} else {
+				tr.devs["lan0"].Inject(second)
+				tr.expectNone(t, "wan0") // held for its first fragment
+				tr.devs["lan0"].Inject(first)
+			}
+			for range 2 {
+				f := header.IPv4(tr.expect(t, "wan0"))
+				if src := f.SourceAddress().String(); src != "198.18.0.8" || !f.IsChecksumValid() || f.TTL() != 63 {
+					t.Errorf("fragment at %d from %s, TTL %d, checksum valid %v", f.FragmentOffset(), src, f.TTL(), f.IsChecksumValid())
+				}
+			}
+		})
+	}
+}
+
+func TestLaterFragmentWithoutItsFirstTimesOut(t *testing.T) {
+	tr, clock := natRouter(t, config.EndpointIndependent)
+	_, second := fragments(t, udp4{src: "192.168.46.2", dst: "198.18.0.1", ttl: 64, payload: 40, sport: 5000, dpt: 53}.bytes())
+	tr.devs["lan0"].Inject(second)
+	tr.expectNone(t, "wan0")
+	clock.Add(int64(fragTimeout + time.Second))
+	tr.expireFragments()
+	if n := tr.Stats().Drops["fragment_timeout"]; n != 1 {
+		t.Errorf("fragment_timeout drops %d, want 1", n)
+	}
+}

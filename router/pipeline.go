@@ -88,9 +88,10 @@ func buildPipeline(r *Router, s *snapshot, names []string) (*pipeline, error) {
 	return p, nil
 }
 
-// run takes p through the stages from index from. It reports whether the
-// packet is to be sent (to p.Out); drops and takes are counted in c.
-func (pl *pipeline) run(p *packet.Packet, from int, c *batchCounters) bool {
+// run takes p through the stages from index from. It returns Continue
+// when the packet is to be sent (to p.Out), Taken when a stage kept it, or
+// a drop; drops and takes are counted in c.
+func (pl *pipeline) run(p *packet.Packet, from int, c *batchCounters) packet.Verdict {
 	replied := false
 	for i := from; i < len(pl.stages); i++ {
 		v := pl.stages[i].Process(p)
@@ -99,7 +100,7 @@ func (pl *pipeline) run(p *packet.Packet, from int, c *batchCounters) bool {
 		case v == packet.Continue:
 		case v == packet.Taken:
 			c.stageTaken[i]++
-			return false
+			return v
 		case v.IsReply() && !replied:
 			// The original is gone: count it dropped, and route the
 			// router's answer that took its place. A second reply could
@@ -107,14 +108,15 @@ func (pl *pipeline) run(p *packet.Packet, from int, c *batchCounters) bool {
 			c.drop(i, v.Reason())
 			c.stageReplies[i]++
 			replied = true
+			forgetFlow(p)
 			i = pl.routeAt - 1
 		case v.IsReply():
 			c.drop(i, packet.ReasonLoop)
-			return false
+			return packet.Drop(packet.ReasonLoop)
 		default:
 			c.drop(i, v.Reason())
-			return false
+			return v
 		}
 	}
-	return true
+	return packet.Continue
 }

@@ -58,6 +58,7 @@ type Router struct {
 	neigh     *neigh.Cache
 	ct        *conntrack.Table // flows of the NAT, kept across reloads
 	syns      synHold          // unsolicited SYNs waiting for their answer
+	frags     fragTracker      // how the NAT translated fragmented datagrams
 	ctMax     int
 	ra        *raSchedule
 	origin    *link.Memory // ICMP errors made outside the pipeline, to be routed
@@ -115,6 +116,7 @@ func New(cfg *config.Config, opt Options) (_ *Router, err error) {
 	r.neigh = neigh.New(neighConfig(cfg.ARP), opt.Now, neighSender{r})
 	r.tick()
 	r.ct = conntrack.New(conntrackConfig(cfg.Conntrack), r.coarseNow)
+	r.frags.entries = map[fragKey]*fragEntry{}
 	r.ctMax = cmp.Or(cfg.Conntrack.Max, conntrack.DefaultMax)
 	defer func() {
 		if err != nil {

@@ -28,10 +28,23 @@ type localStage struct {
 }
 
 func (st localStage) Process(p *packet.Packet) packet.Verdict {
-	if !st.s.own[p.Dst] || st.r.claimed(st.s, p) {
+	r := st.r
+	if !st.s.own[p.Dst] {
 		return packet.Continue
 	}
-	if !st.r.local.Deliver(p.Data()) {
+	if p.NonFirstFragment {
+		// Only the first fragment tells the NAT's from the router's own.
+		if v, local := r.frags.later(p, r.now(), true); v != packet.Continue || !local {
+			return v
+		}
+	} else if r.claimed(st.s, p) {
+		return packet.Continue
+	} else if p.Fragment {
+		for _, h := range r.frags.first(fragKeyOf(p), p.Src, p.Dst, true, r.now()) {
+			r.local.Deliver(h.pkt)
+		}
+	}
+	if !r.local.Deliver(p.Data()) {
 		return packet.Drop(packet.ReasonLocalQueueFull)
 	}
 	return packet.Taken

@@ -40,6 +40,7 @@ type worker struct {
 	spare  [][]byte   // extra buffers for IPv4 fragments, reused per batch
 	spares int        // how many of spare this batch uses
 	views  [][]byte   // fragment's view of the spares it was given
+	waited []heldFragment
 	counts batchCounters
 }
 
@@ -107,16 +108,38 @@ func (w *worker) batch(n int) {
 				continue
 			}
 		}
-		if !s.pipe.run(p, from, &w.counts) {
-			continue
-		}
-		if !w.r.track(p) {
-			w.counts.outputDrops[packet.ReasonFlowRace]++
-			continue
-		}
-		w.send(s, p)
+		w.process(s, p, from)
+	}
+	// Later fragments that waited for a first fragment of this batch go
+	// through the pipeline now, in the spare buffers.
+	for len(w.waited) > 0 {
+		h := w.waited[0]
+		w.waited = w.waited[1:]
+		first, views := w.takeSpares(1)
+		p := &packet.Packet{Buf: w.spare[first], Start: Headroom, Len: copy(views[0], h.pkt), In: h.in, Out: packet.NoInterface}
+		w.process(s, p, 0)
 	}
 	w.flush(s)
+}
+
+// process takes p through the pipeline from stage from, accounts it to
+// its flow, and queues it for output.
+func (w *worker) process(s *snapshot, p *packet.Packet, from int) {
+	switch s.pipe.run(p, from, &w.counts) {
+	case packet.Continue:
+		if !w.r.track(p) {
+			w.counts.outputDrops[packet.ReasonFlowRace]++
+			return
+		}
+		w.waited = append(w.waited, w.r.firstFragment(p)...)
+		w.send(s, p)
+	case packet.Taken:
+		// Waiting for its next hop's address, a new conversation's first
+		// packet has made its flow all the same.
+		w.r.track(p)
+	default:
+		forgetFlow(p)
+	}
 }
 
 // send queues p for its egress device, fragmenting an IPv4 packet that is

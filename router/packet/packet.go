@@ -45,6 +45,7 @@ type Packet struct {
 	// NonFirstFragment when the offset is not zero (no transport header).
 	Fragment         bool
 	NonFirstFragment bool
+	FragID           uint32 // the datagram's Identification, for fragments
 
 	// The transport view, valid when HasPorts: TCP and UDP ports, or for
 	// ICMP echo requests and replies the identifier in both (RFC 5508

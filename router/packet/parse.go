@@ -55,6 +55,7 @@ func (p *Packet) parseIPv4(h header.IPv4) Reason {
 	p.Dst = netip.AddrFrom4([4]byte(h.DestinationAddressSlice()))
 	p.NonFirstFragment = h.FragmentOffset() != 0
 	p.Fragment = p.NonFirstFragment || h.More()
+	p.FragID = uint32(h.ID())
 	p.parseTransport(h[hlen:])
 	return checkAddresses(p.Src, p.Dst)
 }
@@ -74,7 +75,7 @@ func (p *Packet) parseIPv6(h header.IPv6) Reason {
 	p.Version = 6
 	p.Src = netip.AddrFrom16([16]byte(h.SourceAddressSlice()))
 	p.Dst = netip.AddrFrom16([16]byte(h.DestinationAddressSlice()))
-	p.Fragment, p.NonFirstFragment = false, false
+	p.Fragment, p.NonFirstFragment, p.FragID = false, false, 0
 	if r := p.walkExtensionHeaders(h); r != ReasonNone {
 		return r
 	}
@@ -146,6 +147,7 @@ func (p *Packet) walkExtensionHeaders(h header.IPv6) Reason {
 			size = header.IPv6FragmentExtHdrLength
 			p.Fragment = true
 			p.NonFirstFragment = f.FragmentOffset() != 0
+			p.FragID = f.ID()
 		default:
 			p.Proto, p.HeaderLen = next, off
 			return ReasonNone

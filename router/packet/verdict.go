@@ -68,9 +68,10 @@ const (
 	ReasonNeighborRefused // the neighbor cache is full: no room to resolve another next hop
 	ReasonNeighborFailed  // the next hop did not answer ARP / NDP (ICMP Host Unreachable sent)
 	// device output
-	ReasonFragmentFailed // could not be fragmented for the egress MTU
-	ReasonTxError        // the device refused the write
-	ReasonLoop           // the router's own answer could not be routed
+	ReasonFragmentFailed  // could not be fragmented for the egress MTU
+	ReasonFragmentTimeout // a later fragment whose first never came (or no room to hold it)
+	ReasonTxError         // the device refused the write
+	ReasonLoop            // the router's own answer could not be routed
 	NumReasons
 )
 
@@ -97,6 +98,7 @@ var reasonNames = [NumReasons]string{
 	ReasonNeighborRefused: "neighbor_refused",
 	ReasonNeighborFailed:  "neighbor_failed",
 	ReasonFragmentFailed:  "fragment_failed",
+	ReasonFragmentTimeout: "fragment_timeout",
 	ReasonTxError:         "tx_error",
 	ReasonLoop:            "loop",
 }
