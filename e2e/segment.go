@@ -4,14 +4,12 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 
 	"github.com/tungate/tungate/router"
+	"github.com/tungate/tungate/router/link"
 )
 
 // Segment is an Ethernet segment: a Linux bridge, in a namespace of its
@@ -84,18 +82,17 @@ func (seg *Segment) Host(name string, mac net.HardwareAddr, addrs ...string) *Ho
 	if err != nil {
 		t.Fatalf("segment host %s: %v", name, err)
 	}
+	var prefixes []netip.Prefix
+	for _, a := range addrs {
+		prefixes = append(prefixes, netip.MustParsePrefix(a))
+	}
 	err = withHandle(h.Netns, func(hh *netlink.Handle) error {
 		eth, err := hh.LinkByName("eth0")
 		if err != nil {
 			return err
 		}
-		for _, a := range addrs {
-			p := netip.MustParsePrefix(a)
-			addr := &netlink.Addr{IPNet: &net.IPNet{IP: p.Addr().AsSlice(), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}}
-			if p.Addr().Is6() {
-				addr.Flags = unix.IFA_F_NODAD // the test owns the plan: no duplicates to detect
-			}
-			if err := hh.AddrAdd(eth, addr); err != nil {
+		for _, p := range prefixes {
+			if err := hh.AddrAdd(eth, link.NetlinkAddr(p)); err != nil {
 				return err
 			}
 		}
@@ -105,7 +102,7 @@ func (seg *Segment) Host(name string, mac net.HardwareAddr, addrs ...string) *Ho
 		if err := defaultRoutes(hh, eth, seg.ifc, addrs); err != nil {
 			return err
 		}
-		return waitLocal(hh, addrs)
+		return link.WaitLocal(hh, prefixes)
 	})
 	if err != nil {
 		t.Fatalf("segment host %s: %v", name, err)
@@ -131,27 +128,6 @@ func defaultRoutes(h *netlink.Handle, eth netlink.Link, ifc *Interface, addrs []
 				}
 				break
 			}
-		}
-	}
-	return nil
-}
-
-// waitLocal waits, at most 5 s, until the kernel routes each address to
-// the host itself. A new IPv6 address, even without DAD, gets its local
-// route a moment later; until then the host sends from ::1.
-func waitLocal(h *netlink.Handle, addrs []string) error {
-	deadline := time.Now().Add(5 * time.Second)
-	for _, a := range addrs {
-		ip := netip.MustParsePrefix(a).Addr().AsSlice()
-		for {
-			routes, err := h.RouteGet(ip)
-			if err == nil && len(routes) > 0 && routes[0].Type == unix.RTN_LOCAL {
-				break
-			}
-			if time.Now().After(deadline) {
-				return fmt.Errorf("address %s: no local route after 5s", a)
-			}
-			time.Sleep(time.Millisecond)
 		}
 	}
 	return nil

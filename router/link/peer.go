@@ -98,11 +98,11 @@ func (d netdev) setUp(h *netlink.Handle, link netlink.Link, p Peer) error {
 		return fmt.Errorf("link up: %w", err)
 	}
 	for _, a := range p.Addresses {
-		if err := h.AddrReplace(link, peerAddr(a)); err != nil {
+		if err := h.AddrReplace(link, NetlinkAddr(a)); err != nil {
 			return fmt.Errorf("address %s: %w", a, err)
 		}
 	}
-	if err := waitLocal(h, p.Addresses); err != nil {
+	if err := WaitLocal(h, p.Addresses); err != nil {
 		return err
 	}
 	for _, r := range defaultRoutes(link.Attrs().Index, p) {
@@ -116,16 +116,16 @@ func (d netdev) setUp(h *netlink.Handle, link netlink.Link, p Peer) error {
 	return nil
 }
 
-// localRouteWait bounds waitLocal; the kernel's DAD work needs the RTNL
+// localRouteWait bounds WaitLocal; the kernel's DAD work needs the RTNL
 // lock, which a busy host may hold for a while.
 const localRouteWait = 5 * time.Second
 
-// waitLocal waits until the kernel routes each IPv6 address in addrs to the
-// host. With IFA_F_NODAD an address is listed at once, but its local route
+// WaitLocal waits until the kernel routes each IPv6 address in addrs to the
+// host, in the namespace of h. With IFA_F_NODAD an address is listed at once, but its local route
 // is added later by the kernel's DAD work item; until then packets to it are
 // dropped (Ip6InAddrErrors). Seen in tests: the first datagrams written to a
 // fresh peer got lost. IPv4 local routes come with the address itself.
-func waitLocal(h *netlink.Handle, addrs []netip.Prefix) error {
+func WaitLocal(h *netlink.Handle, addrs []netip.Prefix) error {
 	deadline := time.Now().Add(localRouteWait)
 	for _, a := range addrs {
 		for a.Addr().Is6() && !isLocal(h, a.Addr()) {
@@ -143,7 +143,9 @@ func isLocal(h *netlink.Handle, a netip.Addr) bool {
 	return err == nil && len(routes) > 0 && routes[0].Type == unix.RTN_LOCAL
 }
 
-func peerAddr(p netip.Prefix) *netlink.Addr {
+// NetlinkAddr is p as netlink adds it to a link: IPv6 without duplicate
+// address detection, so it is usable at once.
+func NetlinkAddr(p netip.Prefix) *netlink.Addr {
 	a := p.Addr()
 	addr := &netlink.Addr{IPNet: &net.IPNet{
 		IP:   a.AsSlice(),

@@ -455,10 +455,10 @@ func TestDefaultRoutes(t *testing.T) {
 }
 
 func TestPeerAddr(t *testing.T) {
-	if a := peerAddr(peer6); a.IPNet.String() != "fd20:201:46::2/64" || a.Flags&unix.IFA_F_NODAD == 0 {
-		t.Errorf("peerAddr(%s) = %s flags %#x; want NODAD", peer6, a.IPNet, a.Flags)
+	if a := NetlinkAddr(peer6); a.IPNet.String() != "fd20:201:46::2/64" || a.Flags&unix.IFA_F_NODAD == 0 {
+		t.Errorf("NetlinkAddr(%s) = %s flags %#x; want NODAD", peer6, a.IPNet, a.Flags)
 	}
-	if a := peerAddr(peer4); a.IPNet.String() != "10.201.46.2/24" || a.Flags != 0 {
-		t.Errorf("peerAddr(%s) = %s flags %#x", peer4, a.IPNet, a.Flags)
+	if a := NetlinkAddr(peer4); a.IPNet.String() != "10.201.46.2/24" || a.Flags != 0 {
+		t.Errorf("NetlinkAddr(%s) = %s flags %#x", peer4, a.IPNet, a.Flags)
 	}
 }
