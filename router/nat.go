@@ -347,8 +347,7 @@ func (st snatStage) Process(p *packet.Packet) packet.Verdict {
 	if err != nil {
 		// RFC 5508 REQ-8, RFC 6888 REQ-11: no mapping can be made; drop
 		// and answer Destination Unreachable, administratively prohibited.
-		nf.release()
-		p.NewFlow = nil
+		// (What the new flow took is given back with the packet.)
 		return r.answer(st.s, p, icmperr.AdminProhibited, 0, packet.ReasonNATExhausted)
 	}
 	nf.held = append(nf.held, heldMapping{rule.table, m, destination(p)})
