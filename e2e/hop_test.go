@@ -1,11 +1,9 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"net/http"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -132,13 +130,9 @@ func TestCurlAndIperf(t *testing.T) {
 		t.Errorf("curl: %q", out)
 	}
 	h.wan.Start(t, "iperf3", "-s", "-B", "198.18.0.1")
-	waitPort(t, h.wan.Netns, "198.18.0.1:5201")
+	waitListening(t, h.wan, 5201)
 	out := h.lan.Run(t, "iperf3", "-c", "198.18.0.1", "-t", "3", "--connect-timeout", "3000")
-	m := regexp.MustCompile(`([\d.]+) ([KMG])bits/sec.*receiver`).FindStringSubmatch(out)
-	if m == nil {
-		t.Fatalf("no receiver line in iperf3 output:\n%s", out)
-	}
-	t.Logf("iperf3 through tungate: %s %sbit/s", m[1], m[2])
+	t.Logf("iperf3 through tungate: %.2f Gbit/s", iperfRate(t, out)/1e9)
 }
 
 // serveHTTP serves h on addr inside the namespace until the test ends and
@@ -153,24 +147,4 @@ func serveHTTP(t *testing.T, ns, addr string, h http.Handler) string {
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	return "http://" + addr + "/"
-}
-
-// waitPort waits, at most 5 s, until a TCP port accepts connections from
-// inside the namespace.
-func waitPort(t *testing.T, ns, addr string) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		c, err := netns.Dial(ctx, ns, "tcp", addr)
-		cancel()
-		if err == nil {
-			c.Close()
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s in %s never accepted: %v", addr, ns, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
