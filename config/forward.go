@@ -81,27 +81,12 @@ type forwardKey struct {
 	listen netip.AddrPort
 }
 
-// decodeForwards decodes the [[forward]] tables. A repeated in, proto and
-// listen is reported at the repeat; as with routes, a forward with errors
-// of its own is left out of that comparison.
+// decodeForwards decodes the [[forward]] tables; a repeated in, proto and
+// listen is an error at the repeat.
 func decodeForwards(ts []*table) []Forward {
-	fs := make([]Forward, 0, len(ts))
-	first := make(map[forwardKey]int)
-	for i, t := range ts {
-		before := len(t.errs.errs)
-		f := decodeForward(t)
-		fs = append(fs, f)
-		if len(t.errs.errs) > before {
-			continue
-		}
-		k := forwardKey{f.In, f.Proto, f.Listen}
-		if j, dup := first[k]; dup {
-			t.errorf(t.pos.at(), "same in (%s), proto (%s) and listen (%s) as forward %d", f.In, protoName(f.Proto), f.Listen, j+1)
-			continue
-		}
-		first[k] = i
-	}
-	return fs
+	return decodeUnique(ts, "forward", decodeForward, func(f Forward) (forwardKey, string) {
+		return forwardKey{f.In, f.Proto, f.Listen}, fmt.Sprintf("in (%s), proto (%s) and listen (%s)", f.In, protoName(f.Proto), f.Listen)
+	})
 }
 
 // resolveForwards checks each forward against the interfaces: a forward

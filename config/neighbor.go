@@ -86,27 +86,12 @@ type neighborKey struct {
 	ip  netip.Addr
 }
 
-// decodeNeighbors decodes the [[neighbor]] tables. A repeated dev and ip
-// is reported at the repeat; as with routes, an entry with errors of its
-// own is left out of that comparison.
+// decodeNeighbors decodes the [[neighbor]] tables; a repeated dev and ip
+// is an error at the repeat.
 func decodeNeighbors(ts []*table) []Neighbor {
-	ns := make([]Neighbor, 0, len(ts))
-	first := make(map[neighborKey]int)
-	for i, t := range ts {
-		before := len(t.errs.errs)
-		n := decodeNeighbor(t)
-		ns = append(ns, n)
-		if len(t.errs.errs) > before {
-			continue
-		}
-		k := neighborKey{n.Dev, n.IP}
-		if j, dup := first[k]; dup {
-			t.errorf(t.pos.at(), "same dev (%s) and ip (%s) as neighbor %d", n.Dev, n.IP, j+1)
-			continue
-		}
-		first[k] = i
-	}
-	return ns
+	return decodeUnique(ts, "neighbor", decodeNeighbor, func(n Neighbor) (neighborKey, string) {
+		return neighborKey{n.Dev, n.IP}, fmt.Sprintf("dev (%s) and ip (%s)", n.Dev, n.IP)
+	})
 }
 
 // resolveNeighbors checks each static entry against its interface: a tap

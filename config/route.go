@@ -105,27 +105,12 @@ type routeKey struct {
 	metric uint32
 }
 
-// decodeRoutes decodes the [[route]] tables. A repeated destination and
-// metric is reported at the repeat; a route with errors of its own is left
-// out of that comparison, which could only add noise to them.
+// decodeRoutes decodes the [[route]] tables; a repeated destination and
+// metric is an error at the repeat.
 func decodeRoutes(ts []*table) []Route {
-	routes := make([]Route, 0, len(ts))
-	first := make(map[routeKey]int)
-	for i, t := range ts {
-		before := len(t.errs.errs)
-		r := decodeRoute(t)
-		routes = append(routes, r)
-		if len(t.errs.errs) > before {
-			continue
-		}
-		k := routeKey{r.To, r.Metric}
-		if j, dup := first[k]; dup {
-			t.errorf(t.pos.at(), "same to (%s) and metric (%d) as route %d", r.To, r.Metric, j+1)
-			continue
-		}
-		first[k] = i
-	}
-	return routes
+	return decodeUnique(ts, "route", decodeRoute, func(r Route) (routeKey, string) {
+		return routeKey{r.To, r.Metric}, fmt.Sprintf("to (%s) and metric (%d)", r.To, r.Metric)
+	})
 }
 
 // resolveRoutes checks each route's next hop against the interfaces and

@@ -303,3 +303,27 @@ func editDistance(a, b string) int {
 	}
 	return prev[len(b)]
 }
+
+// decodeUnique decodes each table of an array of tables and reports, at
+// the repeat, an entry whose key an earlier one has; key also describes
+// the key for that message. An entry with errors of its own is left out of
+// the comparison, which could only add noise to them.
+func decodeUnique[T any, K comparable](ts []*table, what string, decode func(*table) T, key func(T) (K, string)) []T {
+	out := make([]T, 0, len(ts))
+	first := make(map[K]int)
+	for i, t := range ts {
+		before := len(t.errs.errs)
+		v := decode(t)
+		out = append(out, v)
+		if len(t.errs.errs) > before {
+			continue
+		}
+		k, desc := key(v)
+		if j, dup := first[k]; dup {
+			t.errorf(t.pos.at(), "same %s as %s %d", desc, what, j+1)
+			continue
+		}
+		first[k] = i
+	}
+	return out
+}
