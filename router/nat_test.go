@@ -1,11 +1,14 @@
 package router
 
 import (
+	"net/netip"
 	"slices"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/checksum"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 
 	"github.com/tungate/tungate/config"
@@ -139,5 +142,85 @@ func TestLaterFragmentWithoutItsFirstTimesOut(t *testing.T) {
 	tr.expireFragments()
 	if n := tr.Stats().Drops["fragment_timeout"]; n != 1 {
 		t.Errorf("fragment_timeout drops %d, want 1", n)
+	}
+}
+
+// icmpError4 is an ICMPv4 error from src to dst quoting the first 28 bytes
+// of quoted (its IP header and 8 bytes of transport), with gVisor's
+// header package.
+func icmpError4(src, dst string, typ header.ICMPv4Type, code header.ICMPv4Code, quoted []byte) []byte {
+	quoted = quoted[:header.IPv4MinimumSize+8]
+	total := header.IPv4MinimumSize + header.ICMPv4MinimumSize + len(quoted)
+	b := make([]byte, total)
+	ip := header.IPv4(b)
+	ip.Encode(&header.IPv4Fields{
+		TotalLength: uint16(total), TTL: 64, Protocol: uint8(header.ICMPv4ProtocolNumber),
+		SrcAddr: tcpip.AddrFrom4(netip.MustParseAddr(src).As4()), DstAddr: tcpip.AddrFrom4(netip.MustParseAddr(dst).As4()),
+	})
+	ip.SetChecksum(^ip.CalculateChecksum())
+	m := header.ICMPv4(ip.Payload())
+	m.SetType(typ)
+	m.SetCode(code)
+	copy(m.Payload(), quoted)
+	m.SetChecksum(^checksum.Checksum(m, 0))
+	return b
+}
+
+// waitIdle waits (at most 2 s of real time, for the housekeeping tick to
+// read the moved clock) until conntrack sees the only flow idle for at
+// least d, and returns it.
+func waitIdle(t *testing.T, tr *testRouter, d time.Duration) FlowInfo {
+	t.Helper()
+	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		flows := tr.Conntrack()
+		if len(flows) == 1 && flows[0].Idle >= d {
+			return flows[0]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("flows %+v: want one, idle %v or more", flows, d)
+		}
+	}
+}
+
+// RFC 4787 REQ-12 and RFC 5382 REQ-10: receiving an ICMP message never
+// ends a mapping. RFC 5508 REQ-6: an ICMP error about a query session
+// neither refreshes nor deletes it.
+func TestICMPErrorsNeitherEndNorRefreshFlows(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		out      []byte // the inside host's packet that makes the flow
+		reply    []byte // a reply from the outside that must still pass
+		errType  header.ICMPv4Type
+		errCode  header.ICMPv4Code
+		protocol string
+	}{{
+		name:    "UDP, port unreachable",
+		out:     udp4{src: "192.168.46.2", dst: "198.18.0.1", ttl: 64, payload: 8, sport: 5000, dpt: 53}.bytes(),
+		reply:   udp4{src: "198.18.0.1", dst: "198.18.0.8", ttl: 64, payload: 8, sport: 53, dpt: 5000}.bytes(),
+		errType: header.ICMPv4DstUnreachable, errCode: header.ICMPv4PortUnreachable, protocol: "udp",
+	}, {
+		name:    "echo, time exceeded",
+		out:     echo4("192.168.46.2", "198.18.0.1", 64),
+		errType: header.ICMPv4TimeExceeded, errCode: header.ICMPv4TTLExceeded, protocol: "icmp",
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr, clock := natRouter(t, config.EndpointIndependent)
+			tr.devs["lan0"].Inject(tc.out)
+			sent := tr.expect(t, "wan0") // what an outside router quotes
+			clock.Add(int64(30 * time.Second))
+			waitIdle(t, tr, 30*time.Second)
+
+			tr.devs["wan0"].Inject(icmpError4("198.18.0.1", "198.18.0.8", tc.errType, tc.errCode, sent))
+			icmp4(t, tr.expect(t, "lan0"), "198.18.0.1", "192.168.46.2", tc.errType, tc.errCode)
+			if f := waitIdle(t, tr, 30*time.Second); f.Proto != tc.protocol {
+				t.Errorf("flow %+v after the error, want the %s flow still there, not refreshed", f, tc.protocol)
+			}
+			if tc.reply != nil {
+				tr.devs["wan0"].Inject(tc.reply)
+				if in := header.IPv4(tr.expect(t, "lan0")); in.DestinationAddress().String() != "192.168.46.2" {
+					t.Errorf("reply after the error went to %s", in.DestinationAddress())
+				}
+			}
+		})
 	}
 }
