@@ -68,6 +68,13 @@ func (n *natRules) forwardFor(p *packet.Packet) (fw forward, inside *snatRule, o
 	return fw, inside, fw.in == p.In || inside != nil
 }
 
+// natIdle reports whether the NAT has nothing to do: no rules, and no flows
+// left from rules a reload removed. A plain router then pays nothing for
+// the NAT stages.
+func (r *Router) natIdle(s *snapshot) bool {
+	return len(s.nat.snat) == 0 && len(s.nat.forwards) == 0 && r.ct.Len() == 0
+}
+
 // inside reports whether the rule translates packets from src.
 func (r *snatRule) inside(src netip.Addr) bool {
 	return slices.ContainsFunc(r.from, func(p netip.Prefix) bool { return p.Contains(src) })
@@ -200,6 +207,9 @@ func destination(p *packet.Packet) netip.AddrPort { return netip.AddrPortFrom(p.
 // flow, one for a port forward or an external mapping, or an ICMP error
 // about a translated flow.
 func (r *Router) claimed(s *snapshot, p *packet.Packet) bool {
+	if r.natIdle(s) {
+		return false
+	}
 	if icmpError(p) {
 		_, _, ok := r.errorFlow(p)
 		return ok
@@ -231,6 +241,9 @@ type dnatStage struct {
 
 func (st dnatStage) Process(p *packet.Packet) packet.Verdict {
 	r, n := st.r, st.s.nat
+	if r.natIdle(st.s) {
+		return packet.Continue
+	}
 	if p.NonFirstFragment {
 		v, _ := r.frags.later(p, r.now(), st.s.mayNeedNAT(p))
 		return v
@@ -314,7 +327,7 @@ type snatStage struct {
 
 func (st snatStage) Process(p *packet.Packet) packet.Verdict {
 	r, n := st.r, st.s.nat
-	if icmpError(p) || p.NonFirstFragment {
+	if r.natIdle(st.s) || icmpError(p) || p.NonFirstFragment {
 		return packet.Continue // translated whole by dnat
 	}
 	if f, d := r.flow(p); f != nil {
@@ -379,8 +392,10 @@ func forgetFlow(p *packet.Packet) {
 // for its next hop) to its flow, or makes the flow the first packet of a
 // conversation started. It reports whether p may go.
 func (r *Router) track(p *packet.Packet) bool {
-	if f, d := r.flow(p); f != nil {
-		r.ct.Seen(f, d, p)
+	// Only what the stages found: a packet no NAT stage looked at has no
+	// flow to account to.
+	if f, ok := p.Flow.(*conntrack.Flow); ok {
+		r.ct.Seen(f, conntrack.Dir(p.FlowDir), p)
 		return true
 	}
 	nf, ok := p.NewFlow.(*newFlow)

@@ -340,8 +340,12 @@ func (d discard) Close() error                           { close(d.closed); retu
 
 // transitWorker is a worker of a router on discard devices, with a batch
 // of IPv4 transit packets ready to run.
-func transitWorker(t testing.TB) (w *worker, load func()) {
-	r, err := New(testConfig(), Options{OpenDevice: func(config.Interface) ([]Device, error) {
+func transitWorker(t testing.TB, stages ...string) (w *worker, load func()) {
+	cfg := testConfig()
+	if len(stages) > 0 {
+		cfg.Pipeline.Stages = stages
+	}
+	r, err := New(cfg, Options{OpenDevice: func(config.Interface) ([]Device, error) {
 		return []Device{discard{make(chan struct{})}}, nil
 	}})
 	if err != nil {
@@ -366,11 +370,17 @@ func TestTransitAllocatesNothing(t *testing.T) {
 	}
 }
 
-// BenchmarkTransit runs batches of 128 IPv4 packets through validate,
-// local, route and ttl to the output grouping, and reports the cost per
-// packet.
+// BenchmarkTransit runs batches of 128 IPv4 packets to the output
+// grouping through a router's hop (validate, local, route, ttl) and
+// through the whole default pipeline (with dnat, snat and neighbor, idle
+// without NAT rules and on TUN links), and reports the cost per packet.
 func BenchmarkTransit(b *testing.B) {
-	w, load := transitWorker(b)
+	b.Run("hop", func(b *testing.B) { benchmarkTransit(b, "validate", "local", "route", "ttl") })
+	b.Run("default", func(b *testing.B) { benchmarkTransit(b) })
+}
+
+func benchmarkTransit(b *testing.B, stages ...string) {
+	w, load := transitWorker(b, stages...)
 	b.ReportAllocs()
 	for b.Loop() {
 		b.StopTimer()
