@@ -142,8 +142,8 @@ func TestUnresolvedNextHopIsHostUnreachable(t *testing.T) {
 		tr.neigh.Tick()
 	}
 	icmp4(t, tr.expect(t, "wan0"), "198.18.0.8", "198.18.0.1", header.ICMPv4DstUnreachable, header.ICMPv4HostUnreachable)
-	if st := tr.Stats(); st.Neighbors.Failed != 1 || st.Drops["neighbor_failed"] != 1 {
-		t.Errorf("failed %d, neighbor_failed drops %d", st.Neighbors.Failed, st.Drops["neighbor_failed"])
+	if st := tr.Stats(); st.Neighbors.Failed != 1 || st.Drops["neighbor_failed"] != 1 || st.ICMP.Sent != 1 {
+		t.Errorf("failed %d, neighbor_failed drops %d, ICMP errors sent %d; want 1 each", st.Neighbors.Failed, st.Drops["neighbor_failed"], st.ICMP.Sent)
 	}
 }
 

@@ -258,9 +258,6 @@ func sameDevices(old, cfg *config.Config) error {
 	return nil
 }
 
-// Config is the running config.
-func (r *Router) Config() *config.Config { return r.snap.Load().cfg }
-
 // Routes is the forwarding table, sorted for display.
 func (r *Router) Routes() []RouteInfo {
 	s := r.snap.Load()
@@ -318,12 +315,14 @@ func (r *Router) Stats() Stats {
 	for _, name := range s.pipe.names {
 		sc := r.stageCounters(name)
 		st.Stages = append(st.Stages, sc.snapshot(name, st.Drops))
-		st.ICMP.Sent += sc.replies.Load()
 	}
 	st.Stages = append([]StageStats{r.link.snapshot("link", st.Drops)}, st.Stages...)
 	st.Stages = append(st.Stages, r.output.snapshot("output", st.Drops))
 	st.Neighbors = r.neigh.Stats()
-	st.ICMP.RateLimited = r.icmpLimit.Suppressed()
+	// Every ICMP error the router makes passes the limiter, those of the
+	// stages and those made outside the pipeline (unanswered next hops,
+	// held SYNs) alike.
+	st.ICMP.Sent, st.ICMP.RateLimited = r.icmpLimit.Sent(), r.icmpLimit.Suppressed()
 	return st
 }
 

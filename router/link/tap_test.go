@@ -404,7 +404,7 @@ func TestTAPInheritedFD(t *testing.T) {
 			name := tapName()
 			var fd int
 			inNetns(t, ns, func() (err error) {
-				fd, err = openParentTAP(name, vnet)
+				fd, err = openParentFd(name, unix.IFF_TAP, vnet)
 				return err
 			})
 			tp := openTAP(t, TAPOptions{FD: fd, MTU: testMTU})
@@ -426,30 +426,6 @@ func TestTAPInheritedFD(t *testing.T) {
 			checkDeleted(t, h, name)
 		})
 	}
-}
-
-// openParentTAP opens a TAP fd without O_CLOEXEC or O_NONBLOCK, as a parent
-// passing it to a child would.
-func openParentTAP(name string, vnet bool) (int, error) {
-	fd, err := unix.Open(cloneDevice, unix.O_RDWR, 0)
-	if err != nil {
-		return -1, err
-	}
-	ifr, err := unix.NewIfreq(name)
-	if err != nil {
-		unix.Close(fd)
-		return -1, err
-	}
-	flags := uint16(unix.IFF_TAP | unix.IFF_NO_PI)
-	if vnet {
-		flags |= unix.IFF_VNET_HDR
-	}
-	ifr.SetUint16(flags)
-	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
-		unix.Close(fd)
-		return -1, err
-	}
-	return fd, nil
 }
 
 // TestTAPClose closes a TAP while a Read waits on it; Write fails with EIO
@@ -529,7 +505,7 @@ func TestOpenTAPRejects(t *testing.T) {
 		ns := newNetns(t)
 		var fd int
 		inNetns(t, ns, func() (err error) {
-			fd, err = openParentFd(tunName(), false)
+			fd, err = openParentFd(tunName(), unix.IFF_TUN, false)
 			return err
 		})
 		if _, err := OpenTAP(TAPOptions{FD: fd}); err == nil || !strings.Contains(err.Error(), "not a TAP (IFF_TAP)") {

@@ -191,7 +191,7 @@ func TestTUNInheritedFD(t *testing.T) {
 			name := tunName()
 			var fd int
 			inNetns(t, ns, func() (err error) {
-				fd, err = openParentFd(name, vnet)
+				fd, err = openParentFd(name, unix.IFF_TUN, vnet)
 				return err
 			})
 			tn := openTUN(t, TUNOptions{FD: fd, MTU: testMTU})
@@ -217,10 +217,10 @@ func TestTUNInheritedFD(t *testing.T) {
 	}
 }
 
-// openParentFd opens a TUN fd without O_CLOEXEC, as a parent passing it
-// to a child must.
-func openParentFd(name string, vnet bool) (int, error) {
-	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR, 0)
+// openParentFd opens a TUN or TAP fd (kind is IFF_TUN or IFF_TAP) without
+// O_CLOEXEC or O_NONBLOCK, as a parent passing it to a child would.
+func openParentFd(name string, kind uint16, vnet bool) (int, error) {
+	fd, err := unix.Open(cloneDevice, unix.O_RDWR, 0)
 	if err != nil {
 		return -1, err
 	}
@@ -229,7 +229,7 @@ func openParentFd(name string, vnet bool) (int, error) {
 		unix.Close(fd)
 		return -1, err
 	}
-	flags := uint16(unix.IFF_TUN | unix.IFF_NO_PI)
+	flags := kind | unix.IFF_NO_PI
 	if vnet {
 		flags |= unix.IFF_VNET_HDR
 	}
