@@ -117,8 +117,9 @@ var DefaultARP = ARP{
 }
 
 // SNAT is one [[snat]] table: source NAT for packets that leave by Out
-// with a source inside From. The rules are tried in order; the first whose
-// Out and From match translates the flow.
+// with a source inside From (and, when given, a destination in Dest and
+// DPorts). The rules are tried in order; the first that matches
+// translates the flow, or, when Exempt, leaves it untranslated.
 type SNAT struct {
 	Out string // the egress interface, an [[interface]]; required
 	// From holds the inside sources the rule translates: masked prefixes,
@@ -128,10 +129,21 @@ type SNAT struct {
 	// Masquerade (to = "masquerade", the default) translates to the first
 	// address of Out of the packet's family, link-local ones aside
 	// (Interface.MasqueradeAddr); Addresses is then nil. Otherwise
-	// Addresses is the pool: one address, or the range "a-b" expanded in
-	// order, of one family, at most MaxPoolSize addresses.
+	// Addresses is the pool: addresses and ranges "a-b" expanded in
+	// order, as many as the file lists (RFC 6888 REQ-3), of one family,
+	// at most MaxPoolSize addresses in all.
 	Masquerade bool
 	Addresses  []netip.Addr
+	// Exempt (to = "none") leaves the packets the rule matches
+	// untranslated: RFC 6888 REQ-6, "A CGN MUST support administrative
+	// disabling of translation for given destinations", like an
+	// nftables "return" before a masquerade. Masquerade is then false and
+	// Addresses nil. The rules after it are not tried.
+	Exempt bool
+	// Dest and DPorts narrow the rule to packets to these destination
+	// prefixes and, for TCP and UDP, destination ports; nil is any.
+	Dest   []netip.Prefix
+	DPorts PortSet
 	// Ports is the external port (and ICMP identifier) range; default
 	// DefaultSNATPorts, 1024-65535.
 	Ports PortRange

@@ -364,6 +364,50 @@ from = ["192.168.46.0/24", "fd46::/64"]
 	}
 }
 
+// TestSNATPoolsAndExemptions: a pool of several addresses and ranges
+// (RFC 6888 REQ-3), and a to = "none" rule narrowed by dest and dport that
+// exempts destinations from translation (RFC 6888 REQ-6).
+func TestSNATPoolsAndExemptions(t *testing.T) {
+	c, err := Parse("t.toml", []byte(natIfaces+`
+[[snat]]
+out = "wan0"
+from = ["192.168.46.0/24"]
+dest = ["203.0.113.0/24", "198.51.100.7/32"]
+dport = "53, 1000-2000,80"
+to = "none"
+
+[[snat]]
+out = "wan0"
+from = ["192.168.46.0/24"]
+to = ["18.18.18.20", "18.18.18.30-18.18.18.32", "18.18.18.9"]
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	exempt := c.SNAT[0]
+	wantDest := []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24"), netip.MustParsePrefix("198.51.100.7/32")}
+	wantPorts := PortSet{{53, 53}, {80, 80}, {1000, 2000}}
+	if !exempt.Exempt || exempt.Masquerade || exempt.Addresses != nil ||
+		!reflect.DeepEqual(exempt.Dest, wantDest) || !reflect.DeepEqual(exempt.DPorts, wantPorts) {
+		t.Errorf("snat 1 = %+v, want exempt with dest %v and dport %v", exempt, wantDest, wantPorts)
+	}
+	for _, tt := range []struct {
+		port uint16
+		want bool
+	}{{52, false}, {53, true}, {54, false}, {80, true}, {999, false}, {1000, true}, {1500, true}, {2000, true}, {2001, false}} {
+		if got := exempt.DPorts.Contains(tt.port); got != tt.want {
+			t.Errorf("DPorts.Contains(%d) = %v, want %v", tt.port, got, tt.want)
+		}
+	}
+	var want []netip.Addr
+	for _, s := range []string{"18.18.18.20", "18.18.18.30", "18.18.18.31", "18.18.18.32", "18.18.18.9"} {
+		want = append(want, netip.MustParseAddr(s))
+	}
+	if pool := c.SNAT[1]; pool.Masquerade || pool.Exempt || !reflect.DeepEqual(pool.Addresses, want) {
+		t.Errorf("snat 2 = %+v, want the pool %v", pool, want)
+	}
+}
+
 func TestBelowRFC(t *testing.T) {
 	c := DefaultConntrack
 	c.TCPEstablished = 2*time.Hour + 4*time.Minute - time.Second
@@ -1057,6 +1101,49 @@ from = [1]
 			`tungate.toml:19: snat 18: ports "1-99999999999": ports are 1..65535`,
 			"tungate.toml:20: snat 19: ports must be a string, not the integer 1024",
 			`tungate.toml:21: snat 20: ports "+1-2" is not a port range`,
+		}},
+		{"snat pool lists and exemptions", natIfaces + `[[snat]]
+out = "wan0"
+from = ["192.168.46.0/24"]
+to = ["18.18.18.9", "fd18::9", "18.18.18.8-18.18.18.10", "x", 5]
+[[snat]]
+out = "wan0"
+from = ["192.168.46.0/24"]
+to = []
+[[snat]]
+out = "wan0"
+from = ["192.168.46.0/24"]
+to = 5
+[[snat]]
+out = "wan0"
+from = ["192.168.46.0/24"]
+to = "none"
+ports = "2000-3000"
+hairpin = false
+dest = ["203.0.113.1/24", "0.0.0.0/0", "0.0.0.0/0"]
+dport = "53,50-60"
+[[snat]]
+out = "wan0"
+from = ["192.168.46.0/24"]
+dport = "53,,80"
+[[snat]]
+out = "wan0"
+from = ["192.168.46.0/24"]
+to = ["192.168.46.100", "18.18.18.100"]
+`, []string{
+			"tungate.toml:10: snat 1: to: element 5 must be a string, not the integer 5",
+			"tungate.toml:10: snat 1: to fd18::9 is not of the same IP family as 18.18.18.9; write one [[snat]] per family",
+			"tungate.toml:10: snat 1: to 18.18.18.8-18.18.18.10: 18.18.18.9 is in the pool twice",
+			`tungate.toml:10: snat 1: to "x" is not "masquerade", an IP address or a range like "18.18.18.8-18.18.18.9"`,
+			"tungate.toml:14: snat 2: to is empty; leave it out for masquerade, or list addresses and ranges",
+			`tungate.toml:18: snat 3: to must be "masquerade", "none", an address, a range, or an array of addresses and ranges, not the integer 5`,
+			`tungate.toml:23: snat 4: ports has no meaning with to = "none", which translates nothing`,
+			`tungate.toml:24: snat 4: hairpin has no meaning with to = "none", which translates nothing`,
+			"tungate.toml:25: snat 4: dest 203.0.113.1/24: invalid prefix for given prefix length (host bits set); did you mean 203.0.113.0/24?",
+			"tungate.toml:25: snat 4: dest 0.0.0.0/0 is listed twice",
+			`tungate.toml:26: snat 4: dport "53,50-60": 50-60 and 53 overlap`,
+			`tungate.toml:30: snat 5: dport "53,,80" has an empty entry; write ports and ranges like "22,80,1000-2000"`,
+			"tungate.toml:34: snat 6: to 192.168.46.100, 18.18.18.100 overlaps from 192.168.46.0/24: external addresses must not be inside ones (RFC 4787 REQ-7)",
 		}},
 		{"snat against interfaces", natIfaces + `[[interface]]
 name = "wan1"

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/netip"
 	"reflect"
 	"slices"
 	"strings"
@@ -192,7 +193,7 @@ func checkNAT(t *testing.T, c *Config, byName map[string]*Interface) {
 		if in == nil || len(r.From) == 0 || r.Ports.Lo < 1 || r.Ports.Lo > r.Ports.Hi || r.MaxPortsPerHost < 0 ||
 			!slices.Contains(behaviors, string(r.Mapping)) || !slices.Contains(behaviors, string(r.Filtering)) ||
 			r.UnsolicitedSYN != SYNICMP && r.UnsolicitedSYN != SYNDrop ||
-			r.Masquerade != (r.Addresses == nil) || len(r.Addresses) > MaxPoolSize || !slices.Contains(c.Pipeline.Stages, "snat") {
+			(r.Masquerade || r.Exempt) != (r.Addresses == nil) || r.Masquerade && r.Exempt || len(r.Addresses) > MaxPoolSize || !slices.Contains(c.Pipeline.Stages, "snat") {
 			t.Fatalf("accepted snat %+v", r)
 		}
 		external := r.Addresses
@@ -201,13 +202,20 @@ func checkNAT(t *testing.T, c *Config, byName map[string]*Interface) {
 				external = append(external, p.Addr())
 			}
 		}
+		seenAddr := make(map[netip.Addr]bool)
 		for _, a := range r.Addresses {
-			if checkExternal(a) != nil || a.Is4() != r.Addresses[0].Is4() {
+			if checkExternal(a) != nil || a.Is4() != r.Addresses[0].Is4() || seenAddr[a] {
 				t.Fatalf("accepted snat address %s: %+v", a, r)
+			}
+			seenAddr[a] = true
+		}
+		for i, pr := range r.DPorts {
+			if pr.Lo < 1 || pr.Lo > pr.Hi || i > 0 && pr.Lo <= r.DPorts[i-1].Hi {
+				t.Fatalf("accepted snat dport %v: %+v", r.DPorts, r)
 			}
 		}
 		for _, p := range r.From {
-			if _, ok := in.MasqueradeAddr(p.Addr().Is6()); p != p.Masked() || r.Masquerade && !ok || !r.Masquerade && p.Addr().Is4() != r.Addresses[0].Is4() {
+			if _, ok := in.MasqueradeAddr(p.Addr().Is6()); p != p.Masked() || r.Masquerade && !ok || r.Addresses != nil && p.Addr().Is4() != r.Addresses[0].Is4() {
 				t.Fatalf("accepted snat from %s: %+v", p, r)
 			}
 			for _, a := range external {

@@ -48,14 +48,23 @@ func decodeSNAT(t *table) SNAT {
 	for _, f := range from {
 		r.From = append(r.From, f.p)
 	}
-	if s, ok := t.str("to"); ok && s != "masquerade" {
-		r.Masquerade = false
-		addrs, err := parsePool(s)
+	decodePool(t, &r, from)
+	r.Dest = decodeDest(t)
+	if s, ok := t.str("dport"); ok {
+		ps, err := parsePortSet(s)
 		if err != nil {
-			t.errorf(t.line("to"), "to %v", err)
+			t.errorf(t.line("dport"), "dport %v", err)
 		}
-		r.Addresses = addrs
-		checkPool(t, s, addrs, from)
+		r.DPorts = ps
+	}
+	if r.Exempt {
+		// Nothing is translated, so nothing about a translation applies:
+		// a key that seems to would mislead the reader of the file.
+		for _, k := range []string{"ports", "mapping", "filtering", "port_preservation", "hairpin", "max_ports_per_host", "unsolicited_syn"} {
+			if t.has(k) {
+				t.errorf(t.line(k), `%s has no meaning with to = "none", which translates nothing`, k)
+			}
+		}
 	}
 	if s, ok := t.str("ports"); ok {
 		pr, err := parsePorts(s)
@@ -84,6 +93,84 @@ func decodeSNAT(t *table) SNAT {
 	}
 	t.unknownKeys()
 	return r
+}
+
+// decodePool reads to: "masquerade" (the default), "none", or the pool: an
+// address, a range "a-b", or an array of them. RFC 6888 REQ-3: "the CGN
+// MUST be configurable with contiguous or non-contiguous external IPv4
+// address ranges."
+func decodePool(t *table, r *SNAT, from []fromItem) {
+	v, ok := t.get("to")
+	if !ok {
+		return
+	}
+	var items []item
+	switch v := v.(type) {
+	case string:
+		switch v {
+		case "masquerade":
+			return
+		case "none":
+			r.Masquerade, r.Exempt = false, true
+			return
+		}
+		items = []item{{v, t.line("to")}}
+	case []any:
+		before := len(t.errs.errs)
+		items, _ = t.strs("to")
+		if len(v) == 0 && len(t.errs.errs) == before {
+			t.errorf(t.line("to"), `to is empty; leave it out for masquerade, or list addresses and ranges`)
+		}
+	default:
+		t.errorf(t.line("to"), `to must be "masquerade", "none", an address, a range, or an array of addresses and ranges, not %s`, describe(v))
+		return
+	}
+	r.Masquerade = false
+	seen := make(map[netip.Addr]bool)
+	var written []string
+	for _, it := range items {
+		addrs, err := parsePool(it.s)
+		switch {
+		case err != nil:
+		case len(r.Addresses) > 0 && addrs[0].Is4() != r.Addresses[0].Is4():
+			err = fmt.Errorf("%s is not of the same IP family as %s; write one [[snat]] per family", it.s, r.Addresses[0])
+		case len(r.Addresses)+len(addrs) > MaxPoolSize:
+			err = fmt.Errorf("%s: the pool holds more than %d addresses", it.s, MaxPoolSize)
+		default:
+			if i := slices.IndexFunc(addrs, func(a netip.Addr) bool { return seen[a] }); i >= 0 {
+				err = fmt.Errorf("%s: %s is in the pool twice", it.s, addrs[i])
+			}
+		}
+		if err != nil {
+			t.errorf(it.line, "to %v", err)
+			continue
+		}
+		for _, a := range addrs {
+			seen[a] = true
+		}
+		r.Addresses = append(r.Addresses, addrs...)
+		written = append(written, it.s)
+	}
+	checkPool(t, strings.Join(written, ", "), r.Addresses, from)
+}
+
+// decodeDest reads dest, the destinations a rule applies to: masked
+// prefixes; absent is any.
+func decodeDest(t *table) []netip.Prefix {
+	items, _ := t.strs("dest")
+	var out []netip.Prefix
+	for _, it := range items {
+		p, err := parseMaskedPrefix(it.s)
+		if err == nil && slices.Contains(out, p) {
+			err = fmt.Errorf("%s is listed twice", p)
+		}
+		if err != nil {
+			t.errorf(it.line, "dest %v", err)
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
 }
 
 // fromItem is one prefix of from, with its line.
@@ -246,6 +333,51 @@ func parsePorts(s string) (PortRange, error) {
 		return PortRange{}, fmt.Errorf("%q: %d is above %d", s, ends[0], ends[1])
 	}
 	return PortRange{uint16(ends[0]), uint16(ends[1])}, nil
+}
+
+// String is the range as the file writes it.
+func (r PortRange) String() string {
+	if r.Lo == r.Hi {
+		return strconv.Itoa(int(r.Lo))
+	}
+	return fmt.Sprintf("%d-%d", r.Lo, r.Hi)
+}
+
+// PortSet is a set of ports: ranges in ascending order, none overlapping.
+type PortSet []PortRange
+
+// Contains reports whether port is in the set.
+func (s PortSet) Contains(port uint16) bool {
+	for _, r := range s {
+		if port >= r.Lo && port <= r.Hi {
+			return true
+		}
+	}
+	return false
+}
+
+// parsePortSet parses a list of ports and ranges, "22,80,1000-2000", into
+// ranges in ascending order. Empty or overlapping ranges are errors: one
+// is a typo, the other a rule that says one thing twice.
+func parsePortSet(s string) (PortSet, error) {
+	var set PortSet
+	for part := range strings.SplitSeq(s, ",") {
+		pr, err := parsePorts(strings.TrimSpace(part))
+		if err != nil {
+			if strings.TrimSpace(part) == "" {
+				err = fmt.Errorf("%q has an empty entry; write ports and ranges like \"22,80,1000-2000\"", s)
+			}
+			return nil, err
+		}
+		set = append(set, pr)
+	}
+	slices.SortFunc(set, func(a, b PortRange) int { return int(a.Lo) - int(b.Lo) })
+	for i := 1; i < len(set); i++ {
+		if a, b := set[i-1], set[i]; b.Lo <= a.Hi {
+			return nil, fmt.Errorf("%q: %s and %s overlap", s, a, b)
+		}
+	}
+	return set, nil
 }
 
 // MasqueradeAddr returns the address masquerade translates the packets of

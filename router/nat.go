@@ -39,7 +39,9 @@ type natRules struct {
 type snatRule struct {
 	out     int
 	from    []netip.Prefix
-	table   *nat.Table
+	dest    []netip.Prefix // nil: any destination
+	dports  config.PortSet // nil: any port
+	table   *nat.Table     // nil: the rule exempts what it matches from translation
 	hairpin bool
 	synICMP bool // answer unsolicited SYNs after 6 s (unsolicited_syn = "icmp")
 }
@@ -80,6 +82,23 @@ func (r *snatRule) inside(src netip.Addr) bool {
 	return slices.ContainsFunc(r.from, func(p netip.Prefix) bool { return p.Contains(src) })
 }
 
+// matches reports whether the rule applies to p, which leaves by out
+// (any interface for a hairpin): its source is inside, and its
+// destination is one the rule is narrowed to, if it is.
+func (r *snatRule) matches(p *packet.Packet, hairpin bool) bool {
+	if r.out != p.Out && !hairpin || !r.inside(p.Src) {
+		return false
+	}
+	if r.dest != nil && !slices.ContainsFunc(r.dest, func(d netip.Prefix) bool { return d.Contains(p.Dst) }) {
+		return false
+	}
+	return r.dports == nil || p.HasPorts && !isICMPProto(p.Proto) && r.dports.Contains(p.DstPort)
+}
+
+func isICMPProto(proto uint8) bool {
+	return proto == uint8(header.ICMPv4ProtocolNumber) || proto == uint8(header.ICMPv6ProtocolNumber)
+}
+
 // buildNAT compiles the NAT rules of cfg, reusing the mapping tables of
 // rules that are the same as in the running snapshot.
 func (r *Router) buildNAT(cfg *config.Config) (*natRules, error) {
@@ -92,6 +111,10 @@ func (r *Router) buildNAT(cfg *config.Config) (*natRules, error) {
 		n.forwards[forwardKey{f.Proto, f.Listen}] = forward{r.indexOf(f.In), f.To}
 	}
 	for i, sc := range cfg.SNAT {
+		if sc.Exempt {
+			n.snat = append(n.snat, &snatRule{out: r.indexOf(sc.Out), from: sc.From, dest: sc.Dest, dports: sc.DPorts})
+			continue
+		}
 		rule, key, err := natRule(cfg, sc)
 		if err != nil {
 			return nil, fmt.Errorf("snat %d: %w", i+1, err)
@@ -103,7 +126,8 @@ func (r *Router) buildNAT(cfg *config.Config) (*natRules, error) {
 			}
 		}
 		n.tables[key] = t
-		n.snat = append(n.snat, &snatRule{out: r.indexOf(sc.Out), from: sc.From, table: t, hairpin: sc.Hairpin, synICMP: sc.UnsolicitedSYN == config.SYNICMP})
+		n.snat = append(n.snat, &snatRule{out: r.indexOf(sc.Out), from: sc.From, dest: sc.Dest, dports: sc.DPorts,
+			table: t, hairpin: sc.Hairpin, synICMP: sc.UnsolicitedSYN == config.SYNICMP})
 	}
 	return n, nil
 }
@@ -223,8 +247,8 @@ func (r *Router) claimed(s *snapshot, p *packet.Packet) bool {
 	if _, _, ok := s.nat.forwardFor(p); ok {
 		return true
 	}
-	for _, rule := range s.nat.snat {
-		if m, _ := rule.table.Inbound(p.Proto, destination(p), source(p)); m != nil {
+	for _, t := range s.nat.tables {
+		if m, _ := t.Inbound(p.Proto, destination(p), source(p)); m != nil {
 			return true
 		}
 	}
@@ -264,6 +288,9 @@ func (st dnatStage) Process(p *packet.Packet) packet.Verdict {
 		return st.start(p, fw.to, inside)
 	}
 	for _, rule := range n.snat {
+		if rule.table == nil {
+			continue
+		}
 		m, admitted := rule.table.Inbound(p.Proto, destination(p), source(p))
 		if m == nil {
 			continue
@@ -307,10 +334,11 @@ func (st dnatStage) start(p *packet.Packet, to netip.AddrPort, inside *snatRule)
 	return packet.Continue
 }
 
-// insideRule is the source NAT rule whose inside holds src, or nil.
+// insideRule is the translating source NAT rule whose inside holds src,
+// or nil.
 func (n *natRules) insideRule(src netip.Addr) *snatRule {
 	for _, rule := range n.snat {
-		if rule.inside(src) {
+		if rule.table != nil && rule.inside(src) {
 			return rule
 		}
 	}
@@ -337,16 +365,11 @@ func (st snatStage) Process(p *packet.Packet) packet.Verdict {
 		return packet.Continue
 	}
 	nf, _ := p.NewFlow.(*newFlow)
-	var rule *snatRule
-	for _, c := range n.snat {
-		if (c.out == p.Out || nf != nil && nf.hairpin) && c.inside(p.Src) {
-			rule = c
-			break
-		}
+	i := slices.IndexFunc(n.snat, func(c *snatRule) bool { return c.matches(p, nf != nil && nf.hairpin) })
+	if i < 0 || n.snat[i].table == nil {
+		return packet.Continue // no rule, or one that exempts p (RFC 6888 REQ-6)
 	}
-	if rule == nil {
-		return packet.Continue
-	}
+	rule := n.snat[i]
 	if !p.HasPorts {
 		return packet.Drop(packet.ReasonNATUnsupported)
 	}

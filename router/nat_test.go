@@ -48,6 +48,43 @@ func TestMasquerade(t *testing.T) {
 	}
 }
 
+// TestSNATExemptionAndPool: a to = "none" rule leaves its destinations
+// untranslated (RFC 6888 REQ-6) while the rule after it translates the
+// rest into a pool of addresses that is not contiguous (RFC 6888 REQ-3).
+func TestSNATExemptionAndPool(t *testing.T) {
+	cfg := testConfig()
+	cfg.Pipeline.Stages = slices.Clone(config.DefaultStages)
+	pool := []netip.Addr{netip.MustParseAddr("198.18.0.20"), netip.MustParseAddr("198.18.0.30")}
+	cfg.SNAT = []config.SNAT{{
+		Out: "wan0", From: prefixes("192.168.46.0/24"), Exempt: true,
+		Dest: prefixes("198.18.0.0/24"), DPorts: config.PortSet{{53, 53}, {100, 200}},
+	}, {
+		Out: "wan0", From: prefixes("192.168.46.0/24"), Addresses: pool, Ports: config.DefaultSNATPorts,
+		Mapping: config.EndpointIndependent, Filtering: config.EndpointIndependent, PortPreservation: true,
+	}}
+	tr := startRouter(t, cfg, nil)
+	for _, tt := range []struct {
+		dst        string
+		dport      uint16
+		translated bool
+	}{
+		{"198.18.0.1", 53, false},
+		{"198.18.0.1", 150, false},
+		{"198.18.0.1", 54, true},  // port outside dport
+		{"203.0.113.1", 53, true}, // address outside dest
+	} {
+		tr.devs["lan0"].Inject(udp4{src: "192.168.46.2", dst: tt.dst, ttl: 64, payload: 8, sport: 5000, dpt: tt.dport}.bytes())
+		out := header.IPv4(tr.expect(t, "wan0"))
+		src := netip.AddrFrom4(out.SourceAddress().As4())
+		if got := src != netip.MustParseAddr("192.168.46.2"); got != tt.translated || got && !slices.Contains(pool, src) {
+			t.Errorf("to %s:%d: left as %s, want translated %v into %v", tt.dst, tt.dport, src, tt.translated, pool)
+		}
+	}
+	if flows := tr.Conntrack(); len(flows) != 2 {
+		t.Errorf("tungate nat: %+v, want the two translated flows", flows)
+	}
+}
+
 func TestUnsolicitedSYNIsAnsweredAfterSixSeconds(t *testing.T) {
 	tr, clock := natRouter(t, config.AddressAndPortDependent)
 	// The inside host's TCP mapping 198.18.0.8:5000, opened towards .1:80.
