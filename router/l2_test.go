@@ -58,7 +58,10 @@ func arpFrame(op header.ARPOp, dst neigh.MAC, sender, target string, targetMAC n
 // l2Router is testConfig with lan0 an Ethernet (TAP) link, on a clock the
 // test moves.
 func l2Router(t *testing.T) (*testRouter, *atomic.Int64) {
-	cfg := testConfig()
+	return l2RouterWith(t, testConfig())
+}
+
+func l2RouterWith(t *testing.T, cfg *config.Config) (*testRouter, *atomic.Int64) {
 	cfg.Interface[0].Kind = config.KindTAP
 	cfg.ARP = config.DefaultARP
 	var clock atomic.Int64
@@ -130,20 +133,41 @@ func TestNextHopResolvedByARPThenForwarded(t *testing.T) {
 	}
 }
 
+// TestUnresolvedNextHopIsHostUnreachable, also for a packet the NAT
+// translated on its way: the error quotes it as its sender sent it.
 func TestUnresolvedNextHopIsHostUnreachable(t *testing.T) {
-	tr, clock := l2Router(t)
-	tr.devs["wan0"].Inject(udp4{src: "198.18.0.1", dst: "192.168.46.9", ttl: 64, payload: 20}.bytes())
-	cfg := config.DefaultARP
-	for range cfg.Retries {
-		if _, typ, _ := ethernet(t, tr.expect(t, "lan0")); typ != uint16(header.ARPProtocolNumber) {
-			t.Fatalf("want an ARP request, got type %#x", typ)
-		}
-		clock.Add(int64(cfg.RetryInterval))
-		tr.neigh.Tick()
-	}
-	icmp4(t, tr.expect(t, "wan0"), "198.18.0.8", "198.18.0.1", header.ICMPv4DstUnreachable, header.ICMPv4HostUnreachable)
-	if st := tr.Stats(); st.Neighbors.Failed != 1 || st.Drops["neighbor_failed"] != 1 || st.ICMP.Sent != 1 {
-		t.Errorf("failed %d, neighbor_failed drops %d, ICMP errors sent %d; want 1 each", st.Neighbors.Failed, st.Drops["neighbor_failed"], st.ICMP.Sent)
+	forwarded := natConfig(config.EndpointIndependent)
+	forwarded.Forward = []config.Forward{{In: "wan0", Proto: uint8(header.UDPProtocolNumber),
+		Listen: netip.MustParseAddrPort("198.18.0.8:8080"), To: netip.MustParseAddrPort("192.168.46.9:80")}}
+	for _, tt := range []struct {
+		name string
+		cfg  *config.Config
+		dst  string
+		dpt  uint16
+	}{
+		{"routed", testConfig(), "192.168.46.9", 80},
+		{"port forward", forwarded, "198.18.0.8", 8080},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tr, clock := l2RouterWith(t, tt.cfg)
+			tr.devs["wan0"].Inject(udp4{src: "198.18.0.1", dst: tt.dst, ttl: 64, payload: 20, sport: 7000, dpt: tt.dpt}.bytes())
+			cfg := config.DefaultARP
+			for range cfg.Retries {
+				if _, typ, _ := ethernet(t, tr.expect(t, "lan0")); typ != uint16(header.ARPProtocolNumber) {
+					t.Fatalf("want an ARP request, got type %#x", typ)
+				}
+				clock.Add(int64(cfg.RetryInterval))
+				tr.neigh.Tick()
+			}
+			icmp := icmp4(t, tr.expect(t, "wan0"), "198.18.0.8", "198.18.0.1", header.ICMPv4DstUnreachable, header.ICMPv4HostUnreachable)
+			quote := header.IPv4(icmp.Payload())
+			if got := netip.AddrFrom4(quote.DestinationAddress().As4()); got.String() != tt.dst || header.UDP(quote.Payload()).DestinationPort() != tt.dpt {
+				t.Errorf("quote to %s:%d, want %s:%d", got, header.UDP(quote.Payload()).DestinationPort(), tt.dst, tt.dpt)
+			}
+			if st := tr.Stats(); st.Neighbors.Failed != 1 || st.Drops["neighbor_failed"] != 1 || st.ICMP.Sent != 1 {
+				t.Errorf("failed %d, neighbor_failed drops %d, ICMP errors sent %d; want 1 each", st.Neighbors.Failed, st.Drops["neighbor_failed"], st.ICMP.Sent)
+			}
+		})
 	}
 }
 

@@ -503,6 +503,32 @@ func (r *Router) translateError(p *packet.Packet) packet.Verdict {
 	return packet.Continue
 }
 
+// untranslate gives p back the addresses and ports it arrived with when
+// the NAT has translated it, before the router answers it with an ICMP
+// error: the error then goes to the packet's sender, and quotes what that
+// sender sent, which is how its stack finds the socket the error is about
+// (a TCP connection learning its path MTU, RFC 1191 §6.3, or traceroute
+// its probe). Hairpinned packets, translated twice, get both undone.
+// (Errors about packets that left the pipeline translated, such as Host
+// Unreachable for a queue of an unresolved neighbor, come back through
+// the dnat stage, which translates them as it does anyone's.)
+func untranslate(p *packet.Packet) {
+	var arrived conntrack.Key
+	switch f, _ := p.Flow.(*conntrack.Flow); {
+	case p.NewFlow != nil:
+		arrived = p.NewFlow.(*newFlow).orig
+	case f != nil && conntrack.Dir(p.FlowDir) == conntrack.Original:
+		arrived = f.Orig()
+	case f != nil:
+		arrived = f.Reply()
+	default:
+		return
+	}
+	if arrived != conntrack.KeyOf(p) {
+		xlate.Rewrite(p, ap(arrived.Src, arrived.SrcPort), ap(arrived.Dst, arrived.DstPort))
+	}
+}
+
 // FlowInfo is one row of `tungate nat`: a translated conversation as the
 // inside host, the NAT's outside and the remote end see it.
 type FlowInfo struct {

@@ -17,6 +17,11 @@ import (
 // natRouter masquerades the LAN out of wan0 with the given filtering, on
 // a clock the test moves.
 func natRouter(t *testing.T, filtering config.Behavior) (*testRouter, *atomic.Int64) {
+	return natRouterWith(t, natConfig(filtering))
+}
+
+// natConfig is the config of natRouter.
+func natConfig(filtering config.Behavior) *config.Config {
 	cfg := testConfig()
 	cfg.Pipeline.Stages = slices.Clone(config.DefaultStages)
 	cfg.SNAT = []config.SNAT{{
@@ -24,6 +29,10 @@ func natRouter(t *testing.T, filtering config.Behavior) (*testRouter, *atomic.In
 		Mapping: config.EndpointIndependent, Filtering: filtering, PortPreservation: true, Hairpin: true,
 		UnsolicitedSYN: config.SYNICMP,
 	}}
+	return cfg
+}
+
+func natRouterWith(t *testing.T, cfg *config.Config) (*testRouter, *atomic.Int64) {
 	var clock atomic.Int64
 	clock.Store(time.Unix(1e9, 0).UnixNano())
 	tr := startRouter(t, cfg, func() time.Time { return time.Unix(0, clock.Load()) })
@@ -57,7 +66,7 @@ func TestSNATExemptionAndPool(t *testing.T) {
 	pool := []netip.Addr{netip.MustParseAddr("198.18.0.20"), netip.MustParseAddr("198.18.0.30")}
 	cfg.SNAT = []config.SNAT{{
 		Out: "wan0", From: prefixes("192.168.46.0/24"), Exempt: true,
-		Dest: prefixes("198.18.0.0/24"), DPorts: config.PortSet{{53, 53}, {100, 200}},
+		Dest: prefixes("198.18.0.0/24"), DPorts: config.PortSet{{Lo: 53, Hi: 53}, {Lo: 100, Hi: 200}},
 	}, {
 		Out: "wan0", From: prefixes("192.168.46.0/24"), Addresses: pool, Ports: config.DefaultSNATPorts,
 		Mapping: config.EndpointIndependent, Filtering: config.EndpointIndependent, PortPreservation: true,
@@ -82,6 +91,37 @@ func TestSNATExemptionAndPool(t *testing.T) {
 	}
 	if flows := tr.Conntrack(); len(flows) != 2 {
 		t.Errorf("tungate nat: %+v, want the two translated flows", flows)
+	}
+}
+
+// TestOwnErrorsQuoteWhatWasSent: an ICMP error the router makes about a
+// packet the NAT already translated goes to that packet's sender and
+// quotes it as sent, for a port forward and for the reply direction of a
+// masqueraded flow; otherwise the sender could not match it to a socket.
+func TestOwnErrorsQuoteWhatWasSent(t *testing.T) {
+	cfg := natConfig(config.EndpointIndependent)
+	cfg.Forward = []config.Forward{{In: "wan0", Proto: uint8(header.UDPProtocolNumber),
+		Listen: netip.MustParseAddrPort("198.18.0.8:8080"), To: netip.MustParseAddrPort("192.168.46.10:80")}}
+	tr, _ := natRouterWith(t, cfg)
+	tr.devs["lan0"].Inject(udp4{src: "192.168.46.2", dst: "198.18.0.1", ttl: 64, payload: 8, sport: 5000, dpt: 53}.bytes())
+	tr.expect(t, "wan0")
+	for _, tt := range []struct {
+		name       string
+		dst        string
+		dpt, sport uint16
+	}{
+		{"port forward", "198.18.0.8", 8080, 7000},
+		{"reply of a masqueraded flow", "198.18.0.8", 5000, 53},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tr.devs["wan0"].Inject(udp4{src: "198.18.0.1", dst: tt.dst, ttl: 1, payload: 8, sport: tt.sport, dpt: tt.dpt}.bytes())
+			icmp := icmp4(t, tr.expect(t, "wan0"), "198.18.0.8", "198.18.0.1", header.ICMPv4TimeExceeded, header.ICMPv4TTLExceeded)
+			quote := header.IPv4(icmp.Payload())
+			udp := header.UDP(quote.Payload())
+			if got := netip.AddrFrom4(quote.DestinationAddress().As4()); got.String() != tt.dst || udp.DestinationPort() != tt.dpt || udp.SourcePort() != tt.sport {
+				t.Errorf("quote to %s:%d from port %d, want %s:%d from %d", got, udp.DestinationPort(), udp.SourcePort(), tt.dst, tt.dpt, tt.sport)
+			}
+		})
 	}
 }
 

@@ -146,6 +146,7 @@ func (r *Router) answer(s *snapshot, p *packet.Packet, k icmperr.Kind, mtu uint3
 	if !src.IsValid() || !r.icmpLimit.Allow() {
 		return packet.Drop(reason)
 	}
+	untranslate(p)
 	if !icmperr.Build(p, k, mtu, src) {
 		return packet.Drop(reason)
 	}
