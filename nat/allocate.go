@@ -5,9 +5,17 @@ import (
 	"time"
 )
 
+// portWish is the external port a new mapping would have: the internal
+// one under port preservation, or one a PCP client suggested. When keep is
+// false, or the port is taken or outside the range, a random one is taken.
+type portWish struct {
+	port uint16
+	keep bool
+}
+
 // create makes the mapping for key (internal and remote unpacked), or
 // tells why it cannot. t.mu is held.
-func (t *Table) create(key mappingKey, internal, remote netip.AddrPort, now time.Time) (*Mapping, error) {
+func (t *Table) create(key mappingKey, internal, remote netip.AddrPort, wish portWish, now time.Time) (*Mapping, error) {
 	// The same mapping coming back within ReuseDelay takes its old port
 	// back; it was never anyone else's (Rule.ReuseDelay). Its host still
 	// holds and is charged for it.
@@ -25,7 +33,7 @@ func (t *Table) create(key mappingKey, internal, remote netip.AddrPort, now time
 	}
 	sp := spanFor(&t.rule, isICMP(key.proto), internal.Port())
 	if h != nil {
-		port, ok := t.choosePort(h.ext, key.proto, internal.Port(), sp)
+		port, ok := t.choosePort(h.ext, key.proto, wish, sp)
 		if !ok {
 			t.refused.exhausted++
 			return nil, ErrExhausted
@@ -44,7 +52,7 @@ func (t *Table) create(key mappingKey, internal, remote netip.AddrPort, now time
 	first := pairFirst(key.internal, len(pool))
 	for i := range pool {
 		a := pool[(first+i)%len(pool)]
-		if port, ok := t.choosePort(a, key.proto, internal.Port(), sp); ok {
+		if port, ok := t.choosePort(a, key.proto, wish, sp); ok {
 			t.hosts[hk] = &host{ext: a, ports: 1}
 			return t.install(key, internal, remote, a, port, now), nil
 		}
@@ -53,11 +61,12 @@ func (t *Table) create(key mappingKey, internal, remote netip.AddrPort, now time
 	return nil, ErrExhausted
 }
 
-// choosePort takes a port of sp on a for internal port p: p itself if it
-// is to be and can be preserved, else a random free one.
-func (t *Table) choosePort(a *extAddr, proto uint8, p uint16, sp span) (uint16, bool) {
+// choosePort takes a port of sp on a: the wished one if it is to be kept
+// and can be, else a random free one.
+func (t *Table) choosePort(a *extAddr, proto uint8, wish portWish, sp span) (uint16, bool) {
 	set := a.portSet(proto)
-	if !t.rule.PortPreservation || !sp.contains(p) || set.isTaken(p) {
+	p := wish.port
+	if !wish.keep || !sp.contains(p) || set.isTaken(p) {
 		var ok bool
 		if p, ok = set.pick(sp, t.rand); !ok {
 			return 0, false
@@ -85,8 +94,9 @@ func (t *Table) install(key mappingKey, internal, remote netip.AddrPort, a *extA
 }
 
 // remove takes a mapping whose last flow went out of the table and holds
-// its port back for ReuseDelay, or frees it now when there is none.
-func (t *Table) remove(m *Mapping) {
+// its port back for delay (Rule.ReuseDelay; a mapping never used takes
+// -1), or frees it now when that is negative.
+func (t *Table) remove(m *Mapping, delay time.Duration) {
 	m.removed = true
 	m.first, m.remotes, m.idle = remote{}, nil, remoteList{}
 	delete(t.byKey, m.key)
@@ -95,11 +105,11 @@ func (t *Table) remove(m *Mapping) {
 	set := m.addr.portSet(m.proto)
 	set.live--
 	set.held++
-	if t.rule.ReuseDelay < 0 {
+	if delay < 0 {
 		t.unhold(e)
 		return
 	}
-	e.until = t.now().Add(t.rule.ReuseDelay)
+	e.until = t.now().Add(delay)
 	t.held.add(e)
 }
 

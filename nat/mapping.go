@@ -17,8 +17,11 @@ type Mapping struct {
 	addr     *extAddr
 	created  time.Time
 
-	flows   int  // references held by conntrack flows
+	flows   int  // references held by conntrack flows, and one while until is set
 	removed bool // the last flow went; the Table no longer knows it
+	// until is the end of an explicit mapping's lifetime (Table.Explicit);
+	// zero for a mapping made by traffic.
+	until time.Time
 	// first and remotes are what this mapping remembers of the remotes it
 	// has had flows with, reduced by the filtering behaviour: the first
 	// one inline, since most mappings only ever have one, the others in

@@ -43,6 +43,10 @@ type Table struct {
 	v4, v6 []*extAddr
 	hosts  map[hostKey]*host
 	held   holds
+	// explicit are the mappings made by Explicit, while their lifetime
+	// lasts.
+	explicit map[mappingKey]*Mapping
+	born     time.Time // when the table began, for Epoch
 	refused
 }
 
@@ -68,6 +72,9 @@ func New(rule Rule, now func() time.Time, random rand.Source) (*Table, error) {
 		byExt: make(map[extKey]*Mapping),
 		hosts: make(map[hostKey]*host),
 		held:  holds{byKey: make(map[mappingKey]heldPort)},
+
+		explicit: make(map[mappingKey]*Mapping),
+		born:     now(),
 	}
 	for _, a := range rule.External {
 		e := &extAddr{addr: a, ports: make(map[uint8]*portSet)}
@@ -129,7 +136,8 @@ func (t *Table) Outbound(proto uint8, internal, remote netip.AddrPort) (*Mapping
 	m := t.byKey[key]
 	if m == nil {
 		var err error
-		if m, err = t.create(key, internal, remoteKey, now); err != nil {
+		wish := portWish{internal.Port(), t.rule.PortPreservation}
+		if m, err = t.create(key, internal, remoteKey, wish, now); err != nil {
 			return nil, err
 		}
 	}
@@ -151,8 +159,12 @@ func (t *Table) Inbound(proto uint8, external, remote netip.AddrPort) (*Mapping,
 	return m, ok
 }
 
-// admits tells whether m's filtering lets a new flow in from remote.
+// admits tells whether m's filtering lets a new flow in from remote. An
+// explicit mapping lets in anyone (see Explicit).
 func (t *Table) admits(m *Mapping, remote netip.AddrPort) bool {
+	if !m.until.IsZero() {
+		return true
+	}
 	k, ok := t.rule.Filtering.filterKey(remote)
 	if !ok {
 		return true
@@ -197,7 +209,7 @@ func (t *Table) Release(m *Mapping, remote netip.AddrPort) {
 		m.release(k, t.rule.MaxIdleRemotes)
 	}
 	if m.flows == 0 {
-		t.remove(m)
+		t.remove(m, t.rule.ReuseDelay)
 	}
 }
 
