@@ -165,6 +165,11 @@ type SNAT struct {
 	// MaxPortsPerHost bounds the external ports (and ICMP identifiers)
 	// one inside address holds (RFC 6888 REQ-4); default 0, no limit.
 	MaxPortsPerHost int
+	// PCP lets the inside hosts ask for explicit mappings of this rule
+	// by the Port Control Protocol (RFC 6887) or NAT-PMP (RFC 6886) on
+	// UDP port 5351 of the router's inside addresses (RFC 6888 REQ-9);
+	// default false.
+	PCP bool
 	// UnsolicitedSYN is what happens to an unsolicited inbound SYN after
 	// it has been held 6 s (RFC 5382 REQ-4): SYNICMP (the default, ICMP
 	// port unreachable) or SYNDrop.

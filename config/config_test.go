@@ -380,6 +380,7 @@ to = "none"
 out = "wan0"
 from = ["192.168.46.0/24"]
 to = ["18.18.18.20", "18.18.18.30-18.18.18.32", "18.18.18.9"]
+pcp = true
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -403,8 +404,11 @@ to = ["18.18.18.20", "18.18.18.30-18.18.18.32", "18.18.18.9"]
 	for _, s := range []string{"18.18.18.20", "18.18.18.30", "18.18.18.31", "18.18.18.32", "18.18.18.9"} {
 		want = append(want, netip.MustParseAddr(s))
 	}
-	if pool := c.SNAT[1]; pool.Masquerade || pool.Exempt || !reflect.DeepEqual(pool.Addresses, want) {
-		t.Errorf("snat 2 = %+v, want the pool %v", pool, want)
+	if pool := c.SNAT[1]; pool.Masquerade || pool.Exempt || !pool.PCP || !reflect.DeepEqual(pool.Addresses, want) {
+		t.Errorf("snat 2 = %+v, want the pool %v, serving PCP", pool, want)
+	}
+	if c.SNAT[0].PCP {
+		t.Error("pcp is on by default")
 	}
 }
 

@@ -60,7 +60,7 @@ func decodeSNAT(t *table) SNAT {
 	if r.Exempt {
 		// Nothing is translated, so nothing about a translation applies:
 		// a key that seems to would mislead the reader of the file.
-		for _, k := range []string{"ports", "mapping", "filtering", "port_preservation", "hairpin", "max_ports_per_host", "unsolicited_syn"} {
+		for _, k := range []string{"ports", "mapping", "filtering", "port_preservation", "hairpin", "max_ports_per_host", "unsolicited_syn", "pcp"} {
 			if t.has(k) {
 				t.errorf(t.line(k), `%s has no meaning with to = "none", which translates nothing`, k)
 			}
@@ -87,6 +87,9 @@ func decodeSNAT(t *table) SNAT {
 	}
 	if n, ok := t.integer("max_ports_per_host", 0, math.MaxInt32); ok {
 		r.MaxPortsPerHost = int(n)
+	}
+	if b, ok := t.boolean("pcp"); ok {
+		r.PCP = b
 	}
 	if s, ok := oneOf(t, "unsolicited_syn", SYNICMP, SYNDrop); ok {
 		r.UnsolicitedSYN = s

@@ -302,6 +302,9 @@ func (r *Router) housekeeping() {
 			r.answerHeldSYNs()
 			r.expireFragments()
 			s := r.snap.Load()
+			for _, t := range s.nat.tables {
+				t.ExpireExplicit()
+			}
 			for _, iface := range r.ra.due(r.now(), func(i int) bool { return s.ifaces[i].ra }) {
 				r.sendRA(iface)
 			}

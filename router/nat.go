@@ -32,6 +32,7 @@ type natRules struct {
 	snat     []*snatRule
 	forwards map[forwardKey]forward
 	tables   map[string]*nat.Table // by natRule's key, for the next reload
+	pcp      bool                  // some rule serves PCP
 }
 
 // snatRule is one [[snat]] table: where it applies and its live mapping
@@ -44,6 +45,7 @@ type snatRule struct {
 	table   *nat.Table     // nil: the rule exempts what it matches from translation
 	hairpin bool
 	synICMP bool // answer unsolicited SYNs after 6 s (unsolicited_syn = "icmp")
+	pcp     bool // inside hosts may ask for explicit mappings (pcp.go)
 }
 
 type forwardKey struct {
@@ -127,7 +129,8 @@ func (r *Router) buildNAT(cfg *config.Config) (*natRules, error) {
 		}
 		n.tables[key] = t
 		n.snat = append(n.snat, &snatRule{out: r.indexOf(sc.Out), from: sc.From, dest: sc.Dest, dports: sc.DPorts,
-			table: t, hairpin: sc.Hairpin, synICMP: sc.UnsolicitedSYN == config.SYNICMP})
+			table: t, hairpin: sc.Hairpin, synICMP: sc.UnsolicitedSYN == config.SYNICMP, pcp: sc.PCP})
+		n.pcp = n.pcp || sc.PCP
 	}
 	return n, nil
 }

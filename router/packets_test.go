@@ -15,9 +15,13 @@ type udp4 struct {
 	payload    int
 	dontFrag   bool
 	sport, dpt uint16
+	data       []byte // the payload, when given; else payload counting bytes
 }
 
 func (u udp4) bytes() []byte {
+	if u.data != nil {
+		u.payload = len(u.data)
+	}
 	src, dst := netip.MustParseAddr(u.src), netip.MustParseAddr(u.dst)
 	total := header.IPv4MinimumSize + header.UDPMinimumSize + u.payload
 	b := make([]byte, total)
@@ -35,6 +39,9 @@ func (u udp4) bytes() []byte {
 	udp.Encode(&header.UDPFields{SrcPort: u.sport, DstPort: u.dpt, Length: uint16(header.UDPMinimumSize + u.payload)})
 	for i := range u.payload {
 		udp.Payload()[i] = byte(i)
+	}
+	if u.data != nil {
+		copy(udp.Payload(), u.data)
 	}
 	xsum := header.PseudoHeaderChecksum(header.UDPProtocolNumber, ip.SourceAddress(), ip.DestinationAddress(), udp.Length())
 	udp.SetChecksum(^udp.CalculateChecksum(checksum.Checksum(udp.Payload(), xsum)))

@@ -57,6 +57,7 @@ type Router struct {
 	local     *local.Stack
 	neigh     *neigh.Cache
 	ct        *conntrack.Table // flows of the NAT, kept across reloads
+	pcp       *pcpServer       // while some [[snat]] rule has pcp on; guarded by reloadMu
 	syns      synHold          // unsolicited SYNs waiting for their answer
 	frags     fragTracker      // how the NAT translated fragmented datagrams
 	ctMax     int
@@ -142,6 +143,9 @@ func New(cfg *config.Config, opt Options) (_ *Router, err error) {
 	}
 	r.snap.Store(s)
 	r.syncStaticNeighbors(nil, cfg)
+	if err := r.servePCP(s); err != nil {
+		return nil, fmt.Errorf("PCP server: %w", err)
+	}
 	return r, nil
 }
 
@@ -206,6 +210,12 @@ func (r *Router) Close() error {
 			errs = append(errs, dev.Close())
 		}
 	}
+	r.reloadMu.Lock()
+	if r.pcp != nil {
+		r.pcp.close()
+		r.pcp = nil
+	}
+	r.reloadMu.Unlock()
 	if r.local != nil {
 		errs = append(errs, r.local.Close())
 	}
@@ -239,6 +249,9 @@ func (r *Router) Reload(cfg *config.Config) error {
 	}
 	r.snap.Store(s)
 	r.syncStaticNeighbors(old, cfg)
+	if err := r.servePCP(s); err != nil {
+		r.log.Error("PCP server", "err", err)
+	}
 	r.log.Info("config reloaded", "file", cfg.File, "routes", len(cfg.Route))
 	return nil
 }

@@ -39,6 +39,8 @@ func (st localStage) Process(p *packet.Packet) packet.Verdict {
 		}
 	} else if r.claimed(st.s, p) {
 		return packet.Continue
+	} else if !st.s.nat.pcpAllowed(p) {
+		return packet.Drop(packet.ReasonPCPRefused)
 	} else if p.Fragment {
 		for _, h := range r.frags.first(fragKeyOf(p), p.Src, p.Dst, true, r.now()) {
 			r.local.Deliver(h.pkt)

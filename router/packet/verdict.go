@@ -53,6 +53,7 @@ const (
 	ReasonEtherType // an Ethernet frame of a protocol the router does not speak
 	// local
 	ReasonLocalQueueFull // the router's own stack could not take it
+	ReasonPCPRefused     // a PCP or NAT-PMP request from outside, or from a host no pcp rule serves
 	// dnat, snat
 	ReasonNATFiltered    // to an external mapping from an endpoint its filtering refuses (RFC 4787 §5)
 	ReasonNATUnsupported // needs translating but has no ports to translate (other protocols, later fragments)
@@ -87,6 +88,7 @@ var reasonNames = [NumReasons]string{
 	ReasonOtherHost:       "other_host",
 	ReasonEtherType:       "unknown_ethertype",
 	ReasonLocalQueueFull:  "local_queue_full",
+	ReasonPCPRefused:      "pcp_refused",
 	ReasonNATFiltered:     "nat_filtered",
 	ReasonNATUnsupported:  "nat_unsupported",
 	ReasonNATExhausted:    "nat_exhausted",
