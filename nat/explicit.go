@@ -111,3 +111,23 @@ func (t *Table) Lifetime(m *Mapping) time.Duration {
 // server's epoch time (RFC 6887 §8.5), by which clients notice a restart
 // that lost their mappings.
 func (t *Table) Epoch() time.Duration { return t.now().Sub(t.born) }
+
+// ExternalAddr is the external address the mappings of internal use, or
+// would use: NAT-PMP's public address (RFC 6886 §3.2). It is false when
+// the pool has no address of internal's family.
+func (t *Table) ExternalAddr(internal netip.Addr) (netip.Addr, bool) {
+	hk := keyOf(0, netip.AddrPortFrom(internal, 0), netip.AddrPort{}).host()
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	if h := t.hosts[hk]; h != nil {
+		return h.ext.addr, true
+	}
+	pool := t.v4
+	if !internal.Is4() {
+		pool = t.v6
+	}
+	if len(pool) == 0 {
+		return netip.Addr{}, false
+	}
+	return pool[pairFirst(hk.addr, len(pool))].addr, true
+}
