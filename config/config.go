@@ -159,6 +159,10 @@ type SNAT struct {
 	// PortPreservation keeps the inside source port when it is free;
 	// default true.
 	PortPreservation bool
+	// PortParity keeps the parity of the inside port when another port
+	// has to be chosen (RFC 4787 REQ-4); default false, as RFC 7857 §8
+	// no longer recommends it.
+	PortParity bool
 	// Hairpin lets inside hosts reach each other through their external
 	// addresses, seeing the external source (RFC 4787 REQ-9); default true.
 	Hairpin bool
@@ -229,9 +233,13 @@ type Conntrack struct {
 	// TCPEstablished: an idle established TCP flow; default 2h4m, the
 	// RFC 5382 REQ-5 minimum ("MUST NOT be less than 2 hours 4 minutes").
 	TCPEstablished Duration
-	// TCPTransitory: a TCP flow opening or closing (SYN only, FIN or RST
-	// seen); default 4m, the RFC 5382 REQ-5 minimum.
-	TCPTransitory Duration
+	// TCPOpening and TCPClosing: a TCP flow opening (SYN seen, not yet
+	// established) or closing (FIN or RST seen); default 4m each, the RFC
+	// 5382 REQ-5 minimum. The file's tcp_transitory sets both;
+	// tcp_opening and tcp_closing set one (RFC 7857 §2.1: a NAT "SHOULD
+	// provide different configurable parameters for configuring the
+	// open and closing idle timeouts").
+	TCPOpening, TCPClosing Duration
 	// UDP: a UDP mapping; default 5m. RFC 4787 REQ-5: at least 2 min;
 	// 5 min or more RECOMMENDED (REQ-5c).
 	UDP Duration
@@ -244,7 +252,8 @@ type Conntrack struct {
 var DefaultConntrack = Conntrack{
 	Max:            262144,
 	TCPEstablished: 2*time.Hour + 4*time.Minute,
-	TCPTransitory:  4 * time.Minute,
+	TCPOpening:     4 * time.Minute,
+	TCPClosing:     4 * time.Minute,
 	UDP:            5 * time.Minute,
 	ICMP:           60 * time.Second,
 }

@@ -118,6 +118,7 @@ to = "[fd50::53]:53"
 max = 1000
 tcp_established = "1h"
 tcp_transitory = "30s"
+tcp_closing = "5m"
 udp = "2m"
 icmp = "1m"
 `
@@ -222,7 +223,8 @@ func TestParseValid(t *testing.T) {
 		Conntrack: Conntrack{
 			Max:            1000,
 			TCPEstablished: time.Hour,
-			TCPTransitory:  30 * time.Second,
+			TCPOpening:     30 * time.Second,
+			TCPClosing:     5 * time.Minute,
 			UDP:            2 * time.Minute,
 			ICMP:           time.Minute,
 		},
@@ -234,7 +236,7 @@ func TestParseValid(t *testing.T) {
 	// Below the RFCs, and accepted: a harness wants quick expiry.
 	below := []string{
 		"tcp_established 1h0m0s is below 2h4m0s, the minimum of RFC 5382 REQ-5",
-		"tcp_transitory 30s is below 4m0s, the minimum of RFC 5382 REQ-5",
+		"tcp_opening 30s is below 4m0s, the minimum of RFC 5382 REQ-5",
 	}
 	if got := c.Conntrack.BelowRFC(); !reflect.DeepEqual(got, below) {
 		t.Errorf("BelowRFC() = %q, want %q", got, below)
@@ -297,7 +299,7 @@ dev = "tap0"
 		t.Errorf("snat = %+v, forward = %+v, want none", c.SNAT, c.Forward)
 	}
 	// SPEC's defaults, spelled out, as for [arp]; they meet every RFC minimum.
-	ct := Conntrack{Max: 262144, TCPEstablished: 2*time.Hour + 4*time.Minute, TCPTransitory: 4 * time.Minute, UDP: 5 * time.Minute, ICMP: 60 * time.Second}
+	ct := Conntrack{Max: 262144, TCPEstablished: 2*time.Hour + 4*time.Minute, TCPOpening: 4 * time.Minute, TCPClosing: 4 * time.Minute, UDP: 5 * time.Minute, ICMP: 60 * time.Second}
 	if c.Conntrack != ct || DefaultConntrack != ct {
 		t.Errorf("conntrack = %+v, DefaultConntrack = %+v, want %+v", c.Conntrack, DefaultConntrack, ct)
 	}
@@ -381,6 +383,7 @@ out = "wan0"
 from = ["192.168.46.0/24"]
 to = ["18.18.18.20", "18.18.18.30-18.18.18.32", "18.18.18.9"]
 pcp = true
+port_parity = true
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -404,11 +407,11 @@ pcp = true
 	for _, s := range []string{"18.18.18.20", "18.18.18.30", "18.18.18.31", "18.18.18.32", "18.18.18.9"} {
 		want = append(want, netip.MustParseAddr(s))
 	}
-	if pool := c.SNAT[1]; pool.Masquerade || pool.Exempt || !pool.PCP || !reflect.DeepEqual(pool.Addresses, want) {
+	if pool := c.SNAT[1]; pool.Masquerade || pool.Exempt || !pool.PCP || !pool.PortParity || !reflect.DeepEqual(pool.Addresses, want) {
 		t.Errorf("snat 2 = %+v, want the pool %v, serving PCP", pool, want)
 	}
-	if c.SNAT[0].PCP {
-		t.Error("pcp is on by default")
+	if c.SNAT[0].PCP || c.SNAT[0].PortParity {
+		t.Error("pcp or port_parity is on by default")
 	}
 }
 

@@ -16,7 +16,13 @@ func decodeConntrack(t *table) Conntrack {
 		c.TCPEstablished = d
 	}
 	if d, ok := t.duration("tcp_transitory"); ok {
-		c.TCPTransitory = d
+		c.TCPOpening, c.TCPClosing = d, d
+	}
+	if d, ok := t.duration("tcp_opening"); ok {
+		c.TCPOpening = d
+	}
+	if d, ok := t.duration("tcp_closing"); ok {
+		c.TCPClosing = d
 	}
 	if d, ok := t.duration("udp"); ok {
 		c.UDP = d
@@ -36,7 +42,8 @@ var rfcMinimums = []struct {
 	ref string
 }{
 	{"tcp_established", func(c Conntrack) Duration { return c.TCPEstablished }, 2*time.Hour + 4*time.Minute, "RFC 5382 REQ-5"},
-	{"tcp_transitory", func(c Conntrack) Duration { return c.TCPTransitory }, 4 * time.Minute, "RFC 5382 REQ-5"},
+	{"tcp_opening", func(c Conntrack) Duration { return c.TCPOpening }, 4 * time.Minute, "RFC 5382 REQ-5"},
+	{"tcp_closing", func(c Conntrack) Duration { return c.TCPClosing }, 4 * time.Minute, "RFC 5382 REQ-5"},
 	{"udp", func(c Conntrack) Duration { return c.UDP }, 2 * time.Minute, "RFC 4787 REQ-5"},
 	{"icmp", func(c Conntrack) Duration { return c.ICMP }, 60 * time.Second, "RFC 5508 REQ-2"},
 }

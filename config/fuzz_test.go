@@ -241,7 +241,7 @@ func checkNAT(t *testing.T, c *Config, byName map[string]*Interface) {
 			}
 		}
 	}
-	if ct := c.Conntrack; ct.Max < 1 || ct.TCPEstablished <= 0 || ct.TCPTransitory <= 0 || ct.UDP <= 0 || ct.ICMP <= 0 {
+	if ct := c.Conntrack; ct.Max < 1 || ct.TCPEstablished <= 0 || ct.TCPOpening <= 0 || ct.TCPClosing <= 0 || ct.UDP <= 0 || ct.ICMP <= 0 {
 		t.Fatalf("accepted conntrack %+v", ct)
 	}
 }

@@ -60,7 +60,7 @@ func decodeSNAT(t *table) SNAT {
 	if r.Exempt {
 		// Nothing is translated, so nothing about a translation applies:
 		// a key that seems to would mislead the reader of the file.
-		for _, k := range []string{"ports", "mapping", "filtering", "port_preservation", "hairpin", "max_ports_per_host", "unsolicited_syn", "pcp"} {
+		for _, k := range []string{"ports", "mapping", "filtering", "port_preservation", "port_parity", "hairpin", "max_ports_per_host", "unsolicited_syn", "pcp"} {
 			if t.has(k) {
 				t.errorf(t.line(k), `%s has no meaning with to = "none", which translates nothing`, k)
 			}
@@ -81,6 +81,9 @@ func decodeSNAT(t *table) SNAT {
 	}
 	if b, ok := t.boolean("port_preservation"); ok {
 		r.PortPreservation = b
+	}
+	if b, ok := t.boolean("port_parity"); ok {
+		r.PortParity = b
 	}
 	if b, ok := t.boolean("hairpin"); ok {
 		r.Hairpin = b

@@ -157,10 +157,10 @@ func natRule(cfg *config.Config, sc config.SNAT) (nat.Rule, string, error) {
 	}
 	rule := nat.Rule{
 		External: external, Ports: nat.PortRange{Lo: sc.Ports.Lo, Hi: sc.Ports.Hi},
-		Mapping: mapping, Filtering: filtering, PortPreservation: sc.PortPreservation,
+		Mapping: mapping, Filtering: filtering, PortPreservation: sc.PortPreservation, Parity: sc.PortParity,
 		MaxPortsPerHost: sc.MaxPortsPerHost,
 	}
-	key := fmt.Sprintf("%s %v %v %v %v %v %d", sc.Out, external, rule.Ports, mapping, filtering, sc.PortPreservation, sc.MaxPortsPerHost)
+	key := fmt.Sprintf("%s %v %v %v %v %v %v %d", sc.Out, external, rule.Ports, mapping, filtering, sc.PortPreservation, sc.PortParity, sc.MaxPortsPerHost)
 	return rule, key, nil
 }
 

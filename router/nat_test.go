@@ -301,3 +301,21 @@ func TestICMPErrorsNeitherEndNorRefreshFlows(t *testing.T) {
 		})
 	}
 }
+
+// TestPortParity: with port_parity, the ports chosen for inside hosts
+// that cannot keep theirs keep its parity (RFC 4787 REQ-4). Seven hosts
+// share an odd port; without the setting all seven ports would come out
+// odd one time in 128.
+func TestPortParity(t *testing.T) {
+	cfg := natConfig(config.EndpointIndependent)
+	cfg.SNAT[0].PortParity = true
+	tr, _ := natRouterWith(t, cfg)
+	for host := 2; host < 10; host++ {
+		src := netip.AddrFrom4([4]byte{192, 168, 46, byte(host)})
+		tr.devs["lan0"].Inject(udp4{src: src.String(), dst: "198.18.0.1", ttl: 64, payload: 8, sport: 5001, dpt: 53}.bytes())
+		port := header.UDP(header.IPv4(tr.expect(t, "wan0")).Payload()).SourcePort()
+		if port%2 != 1 {
+			t.Errorf("host %s: port 5001 mapped to even %d", src, port)
+		}
+	}
+}

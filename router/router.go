@@ -155,7 +155,7 @@ func (r *Router) tick() { r.clock.Store(int64(r.now().Sub(r.epoch))) }
 func (r *Router) coarseNow() time.Time { return r.epoch.Add(time.Duration(r.clock.Load())) }
 
 func conntrackConfig(c config.Conntrack) conntrack.Config {
-	return conntrack.Config{Max: c.Max, TCPEstablished: c.TCPEstablished, TCPOpening: c.TCPTransitory, TCPClosing: c.TCPTransitory, UDP: c.UDP, ICMP: c.ICMP}
+	return conntrack.Config{Max: c.Max, TCPEstablished: c.TCPEstablished, TCPOpening: c.TCPOpening, TCPClosing: c.TCPClosing, UDP: c.UDP, ICMP: c.ICMP}
 }
 
 func neighConfig(c config.ARP) neigh.Config {
