@@ -116,7 +116,7 @@ func New(cfg *config.Config, opt Options) (_ *Router, err error) {
 	}
 	r.neigh = neigh.New(neighConfig(cfg.ARP), opt.Now, neighSender{r})
 	r.tick()
-	r.ct = conntrack.New(conntrackConfig(cfg.Conntrack), r.coarseNow)
+	r.ct = conntrack.New(conntrackConfig(cfg.Conntrack), r.sinceStart)
 	r.frags.entries = map[fragKey]*fragEntry{}
 	r.ctMax = cmp.Or(cfg.Conntrack.Max, conntrack.DefaultMax)
 	defer func() {
@@ -152,7 +152,9 @@ func New(cfg *config.Config, opt Options) (_ *Router, err error) {
 // tick moves the coarse clock to now.
 func (r *Router) tick() { r.clock.Store(int64(r.now().Sub(r.epoch))) }
 
-func (r *Router) coarseNow() time.Time { return r.epoch.Add(time.Duration(r.clock.Load())) }
+// sinceStart is the coarse clock: the time since the router started, as
+// of the last tick.
+func (r *Router) sinceStart() time.Duration { return time.Duration(r.clock.Load()) }
 
 func conntrackConfig(c config.Conntrack) conntrack.Config {
 	return conntrack.Config{Max: c.Max, TCPEstablished: c.TCPEstablished, TCPOpening: c.TCPOpening, TCPClosing: c.TCPClosing, UDP: c.UDP, ICMP: c.ICMP}

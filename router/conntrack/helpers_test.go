@@ -14,13 +14,13 @@ import (
 // clock is the injected clock of the tests: it moves only when told.
 type clock struct{ ns atomic.Int64 }
 
-func (c *clock) now() time.Time          { return time.Unix(1_700_000_000, c.ns.Load()) }
+func (c *clock) since() time.Duration    { return time.Duration(c.ns.Load()) }
 func (c *clock) advance(d time.Duration) { c.ns.Add(int64(d)) }
 
 func newTable(t testing.TB, cfg Config) (*Table, *clock) {
 	t.Helper()
 	c := new(clock)
-	return New(cfg, c.now), c
+	return New(cfg, c.since), c
 }
 
 // owner records Released calls.

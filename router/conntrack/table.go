@@ -104,8 +104,7 @@ type Table struct {
 
 	// Read by every lookup, written only by New.
 	seed                         [4]uint64
-	now                          func() time.Time
-	epoch                        time.Time
+	since                        func() time.Duration
 	max                          int64
 	tcpTime                      [tcpFlagBits + 1]uint64 // seconds, by the TCP flags of a word
 	udpTime, icmpTime, otherTime uint64
@@ -125,13 +124,14 @@ type Table struct {
 	pending   []*Flow
 }
 
-// New makes an empty table. now is its only clock: Seen, Insert and
-// Expire read it once each, Lookup once when it finds a flow, so on the
-// packet path it should be cheap (a time read once per batch, say, rather
-// than time.Now per packet). It should be monotonic, as time.Now is.
-func New(cfg Config, now func() time.Time) *Table {
+// New makes an empty table. since is its only clock, the time since an
+// epoch of the caller's choosing (the start of the process, say); it must
+// not go back. Seen, Insert and Expire read it once each, Lookup once when
+// it finds a flow, so on the packet path it should be cheap: an atomic
+// load of a time kept by a ticker, rather than time.Now per packet.
+func New(cfg Config, since func() time.Duration) *Table {
 	cfg = cfg.withDefaults()
-	t := &Table{now: now, epoch: now(), max: int64(cfg.Max)}
+	t := &Table{since: since, max: int64(cfg.Max)}
 	for i := range t.seed {
 		t.seed[i] = rand.Uint64() | 1
 	}
@@ -153,8 +153,8 @@ func New(cfg Config, now func() time.Time) *Table {
 	return t
 }
 
-// elapsed is the time since the table was made, by its clock.
-func (t *Table) elapsed() time.Duration { return max(t.now().Sub(t.epoch), 0) }
+// elapsed is the time since the clock's epoch.
+func (t *Table) elapsed() time.Duration { return max(t.since(), 0) }
 
 // second is the current whole second, for judging expiry: rounding down
 // here and up for last-seen times, a flow never expires early.
