@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"gvisor.dev/gvisor/pkg/tcpip/header"
@@ -211,13 +212,22 @@ func begin(p *packet.Packet) *newFlow {
 
 // translation is where a flow's packets in one direction go once
 // translated: a packet must leave looking like the other direction's key
-// reversed. It is worked out once per flow and kept in the flow's Cache.
-type translation struct{ src, dst netip.AddrPort }
+// reversed. It is worked out once per flow and kept in the flow's Cache,
+// with, once a packet has taken the whole pipeline, the egress the route
+// stage chose for it in snapshot gen: what the fast stage needs.
+type translation struct {
+	src, dst netip.AddrPort
+
+	gen      uint64 // the snapshot the egress is of; 0: none yet
+	out      int
+	nextHop  netip.Addr
+	routeUse *atomic.Uint64
+}
 
 // remember keeps both directions' translations in a new flow.
 func remember(f *conntrack.Flow, orig, reply conntrack.Key) {
-	f.Cache[conntrack.Original].Store(&translation{ap(reply.Dst, reply.DstPort), ap(reply.Src, reply.SrcPort)})
-	f.Cache[conntrack.Reply].Store(&translation{ap(orig.Dst, orig.DstPort), ap(orig.Src, orig.SrcPort)})
+	f.Cache[conntrack.Original].Store(&translation{src: ap(reply.Dst, reply.DstPort), dst: ap(reply.Src, reply.SrcPort)})
+	f.Cache[conntrack.Reply].Store(&translation{src: ap(orig.Dst, orig.DstPort), dst: ap(orig.Src, orig.SrcPort)})
 }
 
 // peers are where a flow's packet in direction d goes once translated.
@@ -417,11 +427,13 @@ func forgetFlow(p *packet.Packet) {
 // track accounts a packet that got through the pipeline (sent, or waiting
 // for its next hop) to its flow, or makes the flow the first packet of a
 // conversation started. It reports whether p may go.
-func (r *Router) track(p *packet.Packet) bool {
+func (r *Router) track(s *snapshot, p *packet.Packet) bool {
 	// Only what the stages found: a packet no NAT stage looked at has no
 	// flow to account to.
 	if f, ok := p.Flow.(*conntrack.Flow); ok {
-		r.ct.Seen(f, conntrack.Dir(p.FlowDir), p)
+		d := conntrack.Dir(p.FlowDir)
+		r.ct.Seen(f, d, p)
+		learnEgress(s, f, d, p)
 		return true
 	}
 	nf, ok := p.NewFlow.(*newFlow)
@@ -445,7 +457,61 @@ func (r *Router) track(p *packet.Packet) bool {
 	}
 	remember(f, nf.orig, reply)
 	r.ct.Seen(f, conntrack.Original, p)
+	learnEgress(s, f, conntrack.Original, p)
 	return true
+}
+
+// learnEgress keeps the egress p took in its flow's direction d, for the
+// fast stage, unless the flow knows it for this snapshot already. A new
+// snapshot (a reload) has another gen, so its routes are looked up anew.
+func learnEgress(s *snapshot, f *conntrack.Flow, d conntrack.Dir, p *packet.Packet) {
+	t := f.Cache[d].Load().(*translation)
+	if t.gen == s.gen || p.RouteUse == nil {
+		return
+	}
+	learned := *t
+	learned.gen, learned.out, learned.nextHop, learned.routeUse = s.gen, p.Out, p.NextHop, p.RouteUse
+	f.Cache[d].Store(&learned)
+}
+
+// fastStage is the fast path of conntrack (DESIGN.md): a packet of a flow
+// whose egress is known for this snapshot is translated at once, in both
+// addresses, and sent on to the ttl stage, past local, dnat and route,
+// which would decide the same. The pipeline puts it after validate when
+// its stages allow (fastPathFits).
+type fastStage struct {
+	r *Router
+	s *snapshot
+}
+
+func (st fastStage) Process(p *packet.Packet) packet.Verdict {
+	if !p.HasPorts || p.Fragment || st.r.natIdle(st.s) {
+		return packet.Continue // fragments keep the dnat stage's bookkeeping
+	}
+	f, d := st.r.flow(p)
+	if f == nil {
+		return packet.Continue
+	}
+	t := f.Cache[d].Load().(*translation)
+	if t.gen != st.s.gen {
+		return packet.Continue
+	}
+	if t.src != source(p) || t.dst != destination(p) {
+		xlate.Rewrite(p, t.src, t.dst)
+	}
+	t.routeUse.Add(1)
+	p.Out, p.NextHop, p.RouteUse = t.out, t.nextHop, t.routeUse
+	return packet.Skip
+}
+
+// fastPathFits reports whether a pipeline of these stages can have the
+// fast stage: what it stands in for (local, dnat, route) comes right after
+// validate and before ttl, and nothing after ttl needs more than a known
+// flow's packet has (snat finds it translated, neighbor resolves Out's
+// next hop).
+func fastPathFits(names []string) bool {
+	return len(names) >= 5 && slices.Equal(names[:5], []string{"validate", "local", "dnat", "route", "ttl"}) &&
+		!slices.ContainsFunc(names[5:], func(n string) bool { return n != "snat" && n != "neighbor" })
 }
 
 // icmpError reports whether p is an ICMP or ICMPv6 error message.

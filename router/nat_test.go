@@ -319,3 +319,62 @@ func TestPortParity(t *testing.T) {
 		}
 	}
 }
+
+// TestFastPath: from its second packet on, each direction of a flow takes
+// the fast stage past local, dnat and route, translated the same; a reload
+// sends the next packet the whole way again; and the ttl stage still
+// answers a fast packet that cannot go on, quoting it as it was sent.
+func TestFastPath(t *testing.T) {
+	cfg := natConfig(config.EndpointIndependent)
+	tr, _ := natRouterWith(t, cfg)
+	skipped := func() uint64 {
+		for _, st := range tr.Stats().Stages {
+			if st.Name == "fast" {
+				return st.Skipped
+			}
+		}
+		t.Fatal("no fast stage in the stats")
+		return 0
+	}
+	out := udp4{src: "192.168.46.2", dst: "198.18.0.1", ttl: 64, payload: 8, sport: 5000, dpt: 53}
+	in := udp4{src: "198.18.0.1", dst: "198.18.0.8", ttl: 64, payload: 8, sport: 53, dpt: 5000}
+	check := func(name string, want uint64) {
+		t.Helper()
+		tr.devs["lan0"].Inject(out.bytes())
+		o := header.IPv4(tr.expect(t, "wan0"))
+		tr.devs["wan0"].Inject(in.bytes())
+		i := header.IPv4(tr.expect(t, "lan0"))
+		if src := netip.AddrFrom4(o.SourceAddress().As4()); src.String() != "198.18.0.8" || !o.IsChecksumValid() || o.TTL() != 63 {
+			t.Errorf("%s: out from %s, TTL %d", name, src, o.TTL())
+		}
+		if dst := netip.AddrFrom4(i.DestinationAddress().As4()); dst.String() != "192.168.46.2" || !i.IsChecksumValid() || i.TTL() != 63 {
+			t.Errorf("%s: in to %s, TTL %d", name, dst, i.TTL())
+		}
+		for _, pkt := range []header.IPv4{o, i} {
+			udp := header.UDP(pkt.Payload())
+			if !udp.IsChecksumValid(pkt.SourceAddress(), pkt.DestinationAddress(), checksum.Checksum(udp.Payload(), 0)) {
+				t.Errorf("%s: bad UDP checksum from %s", name, pkt.SourceAddress())
+			}
+		}
+		if got := skipped(); got != want {
+			t.Errorf("%s: fast stage skipped %d packets, want %d", name, got, want)
+		}
+	}
+	check("first packets", 0)
+	check("second packets", 2)
+	if err := tr.Reload(natConfig(config.EndpointIndependent)); err != nil {
+		t.Fatal(err)
+	}
+	check("first packets after a reload", 2)
+	check("second packets after a reload", 4)
+
+	in.ttl = 1
+	tr.devs["wan0"].Inject(in.bytes())
+	icmp := icmp4(t, tr.expect(t, "wan0"), "198.18.0.8", "198.18.0.1", header.ICMPv4TimeExceeded, header.ICMPv4TTLExceeded)
+	if quote := header.IPv4(icmp.Payload()); netip.AddrFrom4(quote.DestinationAddress().As4()).String() != "198.18.0.8" {
+		t.Errorf("Time Exceeded quotes a packet to %s, want 198.18.0.8 as sent", quote.DestinationAddress())
+	}
+	if got := skipped(); got != 5 {
+		t.Errorf("the expiring packet did not take the fast stage: skipped %d, want 5", got)
+	}
+}

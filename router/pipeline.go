@@ -26,6 +26,7 @@ package router
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/tungate/tungate/router/packet"
 )
@@ -49,6 +50,7 @@ var stageBuilders = map[string]func(*Router, *snapshot) Stage{
 	"route":    func(r *Router, s *snapshot) Stage { return routeStage{r: r, s: s} },
 	"ttl":      func(r *Router, s *snapshot) Stage { return ttlStage{r: r, s: s} },
 	"neighbor": func(r *Router, s *snapshot) Stage { return neighborStage{r: r, s: s} },
+	"fast":     func(r *Router, s *snapshot) Stage { return fastStage{r: r, s: s} },
 }
 
 // pipeline is the ordered list of stages for one snapshot.
@@ -61,9 +63,15 @@ type pipeline struct {
 	originAt int
 	// routeAt is where a Reply restarts: the route stage.
 	routeAt int
+	// resumeAt is where a packet goes on after a Skip: the stage after
+	// the ones the fast stage stands in for.
+	resumeAt int
 }
 
 func buildPipeline(r *Router, s *snapshot, names []string) (*pipeline, error) {
+	if fastPathFits(names) {
+		names = slices.Insert(slices.Clone(names), 1, "fast")
+	}
 	if len(names) > maxStages {
 		return nil, fmt.Errorf("%d stages, at most %d", len(names), maxStages)
 	}
@@ -80,6 +88,8 @@ func buildPipeline(r *Router, s *snapshot, names []string) (*pipeline, error) {
 			p.originAt = i + 1
 		case "route":
 			p.routeAt = i
+		case "ttl":
+			p.resumeAt = i
 		}
 	}
 	if p.routeAt < 0 {
@@ -98,6 +108,9 @@ func (pl *pipeline) run(p *packet.Packet, from int, c *batchCounters) packet.Ver
 		c.stagePackets[i]++
 		switch {
 		case v == packet.Continue:
+		case v == packet.Skip:
+			c.stageSkipped[i]++
+			i = pl.resumeAt - 1
 		case v == packet.Taken:
 			c.stageTaken[i]++
 			return v

@@ -51,20 +51,22 @@ const (
 
 // Router owns the devices, the tables and the pipeline.
 type Router struct {
-	log       *slog.Logger
-	now       func() time.Time
-	ifaces    []*iface
-	local     *local.Stack
-	neigh     *neigh.Cache
-	ct        *conntrack.Table // flows of the NAT, kept across reloads
-	pcp       *pcpServer       // while some [[snat]] rule has pcp on; guarded by reloadMu
-	syns      synHold          // unsolicited SYNs waiting for their answer
-	frags     fragTracker      // how the NAT translated fragmented datagrams
-	ctMax     int
-	ra        *raSchedule
-	origin    *link.Memory // ICMP errors made outside the pipeline, to be routed
-	icmpLimit *icmperr.Limiter
-	snap      atomic.Pointer[snapshot]
+	log    *slog.Logger
+	now    func() time.Time
+	ifaces []*iface
+	local  *local.Stack
+	neigh  *neigh.Cache
+	ct     *conntrack.Table // flows of the NAT, kept across reloads
+	pcp    *pcpServer       // while some [[snat]] rule has pcp on; guarded by reloadMu
+	// generations numbers the snapshots (snapshot.gen).
+	generations atomic.Uint64
+	syns        synHold     // unsolicited SYNs waiting for their answer
+	frags       fragTracker // how the NAT translated fragmented datagrams
+	ctMax       int
+	ra          *raSchedule
+	origin      *link.Memory // ICMP errors made outside the pipeline, to be routed
+	icmpLimit   *icmperr.Limiter
+	snap        atomic.Pointer[snapshot]
 
 	reloadMu sync.Mutex // one reload at a time
 	stagesMu sync.Mutex

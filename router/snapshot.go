@@ -21,6 +21,7 @@ type snapshot struct {
 	fib    *route.Table
 	nat    *natRules
 	pipe   *pipeline
+	gen    uint64 // unique to the snapshot, from 1: what a flow's cached egress is of
 }
 
 // ifaceConfig is what the packet path needs to know of an interface.
@@ -67,7 +68,7 @@ func (c *ifaceConfig) solicitSource(target netip.Addr) netip.Addr {
 }
 
 func newSnapshot(r *Router, cfg *config.Config) (*snapshot, error) {
-	s := &snapshot{cfg: cfg, own: map[netip.Addr]bool{}}
+	s := &snapshot{cfg: cfg, own: map[netip.Addr]bool{}, gen: r.generations.Add(1)}
 	var routes []route.Route
 	for i, ic := range cfg.Interface {
 		c := ifaceConfig{name: ic.Name, mtu: ic.MTU, prefixes: ic.Addresses, tap: ic.Kind == config.KindTAP, ra: ic.RouterAdvertisements}

@@ -67,6 +67,7 @@ func (st routeStage) Process(p *packet.Packet) packet.Verdict {
 		return st.r.answer(st.s, p, icmperr.NetUnreachable, 0, packet.ReasonNoRoute)
 	}
 	rt.Use.Add(1)
+	p.RouteUse = &rt.Use
 	p.Out = rt.Dev
 	p.NextHop = rt.Via
 	if !p.NextHop.IsValid() {

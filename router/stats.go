@@ -7,14 +7,14 @@ import (
 	"github.com/tungate/tungate/router/packet"
 )
 
-// maxStages bounds a pipeline; SPEC knows eight stages.
-const maxStages = 8
+// maxStages bounds a pipeline: SPEC's eight stages and the fast stage.
+const maxStages = 9
 
 // stageCounters are one stage's live counters, kept by name across
 // reloads.
 type stageCounters struct {
-	packets, taken, replies atomic.Uint64
-	drops                   [packet.NumReasons]atomic.Uint64
+	packets, taken, replies, skipped atomic.Uint64
+	drops                            [packet.NumReasons]atomic.Uint64
 }
 
 // ifaceCounters are one interface's live counters.
@@ -27,6 +27,7 @@ type ifaceCounters struct {
 // cache line.
 type batchCounters struct {
 	stagePackets, stageTaken, stageReplies [maxStages]uint64
+	stageSkipped                           [maxStages]uint64
 	stageDrops                             [maxStages][packet.NumReasons]uint64
 	outputDrops, linkDrops                 [packet.NumReasons]uint64
 	linkTaken                              uint64 // ARP and NDP messages handled
@@ -40,6 +41,7 @@ func (c *batchCounters) flush(stages []*stageCounters, link, output *stageCounte
 		addNonZero(&sc.packets, c.stagePackets[i])
 		addNonZero(&sc.taken, c.stageTaken[i])
 		addNonZero(&sc.replies, c.stageReplies[i])
+		addNonZero(&sc.skipped, c.stageSkipped[i])
 		for r, n := range c.stageDrops[i] {
 			addNonZero(&sc.drops[r], n)
 		}
@@ -85,10 +87,13 @@ type InterfaceStats struct {
 // hand to the neighbor cache and the frames they drop, "output" the drops
 // at the devices (fragmentation, write errors, unanswered next hops).
 type StageStats struct {
-	Name    string            `json:"name"`
-	Packets uint64            `json:"packets"`
-	Taken   uint64            `json:"taken"`
-	Replies uint64            `json:"replies"`
+	Name    string `json:"name"`
+	Packets uint64 `json:"packets"`
+	Taken   uint64 `json:"taken"`
+	Replies uint64 `json:"replies"`
+	// Skipped counts packets the stage sent past the stages after it (the
+	// fast stage: packets of known flows sent on to ttl).
+	Skipped uint64            `json:"skipped,omitempty"`
 	Drops   map[string]uint64 `json:"drops"`
 }
 
@@ -99,7 +104,7 @@ type ICMPStats struct {
 }
 
 func (sc *stageCounters) snapshot(name string, total map[string]uint64) StageStats {
-	st := StageStats{Name: name, Packets: sc.packets.Load(), Taken: sc.taken.Load(), Replies: sc.replies.Load(), Drops: map[string]uint64{}}
+	st := StageStats{Name: name, Packets: sc.packets.Load(), Taken: sc.taken.Load(), Replies: sc.replies.Load(), Skipped: sc.skipped.Load(), Drops: map[string]uint64{}}
 	for r := range sc.drops {
 		if n := sc.drops[r].Load(); n != 0 {
 			st.Drops[packet.Reason(r).String()] = n

@@ -127,7 +127,7 @@ func (w *worker) batch(n int) {
 func (w *worker) process(s *snapshot, p *packet.Packet, from int) {
 	switch s.pipe.run(p, from, &w.counts) {
 	case packet.Continue:
-		if !w.r.track(p) {
+		if !w.r.track(s, p) {
 			w.counts.outputDrops[packet.ReasonFlowRace]++
 			return
 		}
@@ -136,7 +136,7 @@ func (w *worker) process(s *snapshot, p *packet.Packet, from int) {
 	case packet.Taken:
 		// Waiting for its next hop's address, a new conversation's first
 		// packet has made its flow all the same.
-		w.r.track(p)
+		w.r.track(s, p)
 	default:
 		forgetFlow(p)
 	}

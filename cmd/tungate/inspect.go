@@ -170,9 +170,9 @@ func printStats(w io.Writer, st router.Stats) {
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
-	fmt.Fprintln(tw, "Stage\tPackets\tTaken\tICMP replies\tDrops")
+	fmt.Fprintln(tw, "Stage\tPackets\tTaken\tICMP replies\tFast\tDrops")
 	for _, s := range st.Stages {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\n", s.Name, s.Packets, s.Taken, s.Replies, reasons(s.Drops))
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\n", s.Name, s.Packets, s.Taken, s.Replies, s.Skipped, reasons(s.Drops))
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "\nDrops by reason: %s\n", reasons(st.Drops))

@@ -5,6 +5,7 @@ package packet
 
 import (
 	"net/netip"
+	"sync/atomic"
 )
 
 // Origin tells where a packet entered the pipeline.
@@ -35,6 +36,9 @@ type Packet struct {
 	// NextHop is the address the packet is sent to on Out: the route's
 	// gateway, or the destination itself for on-link routes.
 	NextHop netip.Addr
+	// RouteUse is the use counter of the route that chose Out, which a
+	// flow's fast path remembers to count its packets too.
+	RouteUse *atomic.Uint64
 
 	// The parsed view, valid after validate.
 	Version   uint8 // 4 or 6

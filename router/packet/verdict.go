@@ -14,6 +14,10 @@ const (
 	Taken     Verdict = 1 << 8
 	kindDrop          = 2 << 8
 	kindReply         = 3 << 8
+	// Skip means the stage did for the packet what the stages after it
+	// up to the pipeline's resume point would have done (the fast path of
+	// a known flow); the packet goes on from there.
+	Skip Verdict = 4 << 8
 )
 
 // Drop discards the packet, counted under the reason.
