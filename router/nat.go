@@ -167,11 +167,21 @@ func natRule(cfg *config.Config, sc config.SNAT) (nat.Rule, string, error) {
 
 // newFlow is what the first packet of a conversation gathered on its way;
 // it becomes the Owner of the conntrack flow, releasing the mappings the
-// flow holds when conntrack removes it.
+// flow holds when conntrack removes it. It also holds the flow's first
+// translations, so a new flow costs no allocations for them.
 type newFlow struct {
 	orig    conntrack.Key
 	hairpin bool // from inside to an inside host through an external address
-	held    []heldMapping
+	// held are the mappings the flow holds: an inbound one from dnat, an
+	// outbound one from snat.
+	held  [2]heldMapping
+	nheld int
+	first [2]translation // by Dir
+}
+
+func (nf *newFlow) hold(h heldMapping) {
+	nf.held[nf.nheld] = h
+	nf.nheld++
 }
 
 type heldMapping struct {
@@ -181,7 +191,7 @@ type heldMapping struct {
 }
 
 func (nf *newFlow) Released(*conntrack.Flow) {
-	for _, h := range nf.held {
+	for _, h := range nf.held[:nf.nheld] {
 		h.table.Release(h.m, h.remote)
 	}
 }
@@ -224,10 +234,18 @@ type translation struct {
 	routeUse *atomic.Uint64
 }
 
-// remember keeps both directions' translations in a new flow.
-func remember(f *conntrack.Flow, orig, reply conntrack.Key) {
-	f.Cache[conntrack.Original].Store(&translation{src: ap(reply.Dst, reply.DstPort), dst: ap(reply.Src, reply.SrcPort)})
-	f.Cache[conntrack.Reply].Store(&translation{src: ap(orig.Dst, orig.DstPort), dst: ap(orig.Src, orig.SrcPort)})
+// remember keeps both directions' translations in a new flow, with the
+// egress p, its first packet, took.
+func remember(s *snapshot, f *conntrack.Flow, nf *newFlow, reply conntrack.Key, p *packet.Packet) {
+	orig := nf.orig
+	nf.first[conntrack.Original] = translation{src: ap(reply.Dst, reply.DstPort), dst: ap(reply.Src, reply.SrcPort)}
+	nf.first[conntrack.Reply] = translation{src: ap(orig.Dst, orig.DstPort), dst: ap(orig.Src, orig.SrcPort)}
+	if p.RouteUse != nil {
+		t := &nf.first[conntrack.Original]
+		t.gen, t.out, t.nextHop, t.routeUse = s.gen, p.Out, p.NextHop, p.RouteUse
+	}
+	f.Cache[conntrack.Original].Store(&nf.first[conntrack.Original])
+	f.Cache[conntrack.Reply].Store(&nf.first[conntrack.Reply])
 }
 
 // peers are where a flow's packet in direction d goes once translated.
@@ -325,7 +343,7 @@ func (st dnatStage) Process(p *packet.Packet) packet.Verdict {
 			return v
 		}
 		nf := p.NewFlow.(*newFlow)
-		nf.held = append(nf.held, heldMapping{rule.table, m, source(p)})
+		nf.hold(heldMapping{rule.table, m, source(p)})
 		return packet.Continue
 	}
 	return packet.Continue
@@ -399,7 +417,7 @@ func (st snatStage) Process(p *packet.Packet) packet.Verdict {
 		// (What the new flow took is given back with the packet.)
 		return r.answer(st.s, p, icmperr.AdminProhibited, 0, packet.ReasonNATExhausted)
 	}
-	nf.held = append(nf.held, heldMapping{rule.table, m, destination(p)})
+	nf.hold(heldMapping{rule.table, m, destination(p)})
 	xlate.Rewrite(p, m.External(), destination(p))
 	return packet.Continue
 }
@@ -455,9 +473,8 @@ func (r *Router) track(s *snapshot, p *packet.Packet) bool {
 		nf.release()
 		return false
 	}
-	remember(f, nf.orig, reply)
+	remember(s, f, nf, reply, p)
 	r.ct.Seen(f, conntrack.Original, p)
-	learnEgress(s, f, conntrack.Original, p)
 	return true
 }
 

@@ -5,9 +5,11 @@ import (
 	"net/netip"
 	"os"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/checksum"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 
@@ -410,23 +412,29 @@ func TestNewClosesWhatItOpenedOnError(t *testing.T) {
 	}
 }
 
-// natWorker is a worker of a router on discard devices that masquerades
-// the LAN out of wan0, with a batch of packets of one UDP flow ready to
-// run, the flow already made by a first batch.
-func natWorker(t testing.TB) (w *worker, load func(sport uint16)) {
+// masqueradeWorker is a worker reading lan0 of a router on discard
+// devices that masquerades the LAN out of wan0, on the given clock.
+func masqueradeWorker(t testing.TB, now func() time.Time) *worker {
 	cfg := testConfig()
 	cfg.SNAT = []config.SNAT{{
 		Out: "wan0", From: prefixes("192.168.46.0/24"), Masquerade: true, Ports: config.DefaultSNATPorts,
 		Mapping: config.EndpointIndependent, Filtering: config.EndpointIndependent, PortPreservation: true,
 	}}
-	r, err := New(cfg, Options{OpenDevice: func(config.Interface) ([]Device, error) {
+	r, err := New(cfg, Options{Now: now, OpenDevice: func(config.Interface) ([]Device, error) {
 		return []Device{discard{make(chan struct{})}}, nil
 	}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.Close() })
-	w = r.newWorker(r.ifaces[0].queues[0], 0, 0)
+	return r.newWorker(r.ifaces[0].queues[0], 0, 0)
+}
+
+// natWorker is masqueradeWorker with a batch of packets of one UDP flow
+// ready to run, the flow already made by a first batch.
+func natWorker(t testing.TB) (w *worker, load func(sport uint16)) {
+	w = masqueradeWorker(t, nil)
+	r := w.r
 	pkt := udp4{src: "192.168.46.2", dst: "198.18.0.1", ttl: 64, payload: 64, sport: 5000, dpt: 53}.bytes()
 	load = func(sport uint16) {
 		udp := header.UDP(pkt[header.IPv4MinimumSize:])
@@ -466,20 +474,41 @@ func BenchmarkNATEstablished(b *testing.B) {
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(w.bufs)), "ns/packet")
 }
 
-// BenchmarkNATNewFlow runs the first packet of a new masqueraded flow each
-// time: a new mapping, a new conntrack flow.
+// BenchmarkNATNewFlow runs batches of 128 first packets of new
+// masqueraded flows, each from its own inside endpoint: a new mapping and
+// a new conntrack flow per packet. Every 32768 flows, with the timer
+// stopped, the flows are flushed and the clock moved past the 120 s for
+// which freed ports are held, so that ports never run out.
 func BenchmarkNATNewFlow(b *testing.B) {
-	w, load := natWorker(b)
-	sport := uint16(10000)
+	var clock atomic.Int64
+	clock.Store(time.Unix(1e9, 0).UnixNano())
+	w := masqueradeWorker(b, func() time.Time { return time.Unix(0, clock.Load()) })
+	pkt := udp4{src: "192.168.46.2", dst: "198.18.0.1", ttl: 64, payload: 64, sport: 1024, dpt: 53}.bytes()
+	var host, port uint16 = 2, 1024
+	flows := 0
 	b.ReportAllocs()
 	for b.Loop() {
-		b.StopTimer()
-		sport++
-		if sport == 0 {
-			sport = 10000
+		for i := range w.bufs {
+			ip := header.IPv4(w.bufs[i][Headroom:])
+			copy(ip, pkt)
+			if port++; port == 0 {
+				port, host = 1024, host%250+2
+			}
+			ip.SetSourceAddressWithChecksumUpdate(tcpip.AddrFrom4([4]byte{192, 168, 46, byte(host)}))
+			header.UDP(ip.Payload()).SetSourcePort(port) // the checksum is not checked on the way
+			w.sizes[i] = len(pkt)
 		}
-		load(sport)
-		b.StartTimer()
-		w.batch(1)
+		w.batch(len(w.bufs))
+		if flows += len(w.bufs); flows >= 32768 {
+			b.StopTimer()
+			w.r.ct.Flush()
+			clock.Add(int64(121 * time.Second))
+			flows = 0
+			b.StartTimer()
+		}
 	}
+	if n := w.r.Stats().Drops; len(n) != 0 {
+		b.Fatalf("drops: %v", n)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(w.bufs)), "ns/packet")
 }
