@@ -145,6 +145,12 @@ const (
 	notImplemented = "not implemented"
 )
 
+// mustRowsOf starts a row's tests field that stands for other rows: the
+// MUST rows of the sections named after it, comma separated ("MUST rows
+// of RFC 4787, RFC 5382"). The row is what they are together: RFC 6888
+// REQ-1 is "meet RFC 4787, 5382 and 5508".
+const mustRowsOf = "MUST rows of "
+
 // mapping is requirements.txt: sections (one per RFC) of rows.
 type mapping struct {
 	Sections []*section
@@ -162,6 +168,7 @@ type row struct {
 	ID, Ref, Level, Requirement string
 	Status                      string
 	Tests                       []testRef
+	Of                          []string // sections, for a mustRowsOf row
 	Note                        string
 }
 
@@ -181,8 +188,9 @@ func (t testRef) String() string { return t.Pkg + " " + t.Pattern }
 //	section | RFC 4787 | title
 //	ID | ref | level | requirement | tests | note
 //
-// tests is "not tested", "not implemented", or "pkg Pattern" entries
-// separated by ";". The note is optional and may hold "|".
+// tests is "not tested", "not implemented", "MUST rows of" sections, or
+// "pkg Pattern" entries separated by ";". The note is optional and may
+// hold "|".
 func parseMapping(name string, r io.Reader) (*mapping, error) {
 	m := &mapping{}
 	ids := map[string]int{}
@@ -230,11 +238,16 @@ func parseMapping(name string, r io.Reader) (*mapping, error) {
 			fail(n, "row %s already on line %d", rw.ID, prev)
 		}
 		ids[rw.ID] = n
-		switch f[4] {
-		case notTested, notImplemented:
+		of, isOf := strings.CutPrefix(f[4], mustRowsOf)
+		switch {
+		case f[4] == notTested || f[4] == notImplemented:
 			rw.Status = f[4]
-		case "":
+		case f[4] == "":
 			fail(n, "row %s: no tests; write %q or %q", rw.ID, notTested, notImplemented)
+		case isOf:
+			for name := range strings.SplitSeq(of, ",") {
+				rw.Of = append(rw.Of, strings.TrimSpace(name))
+			}
 		default:
 			for entry := range strings.SplitSeq(f[4], ";") {
 				entry = strings.TrimSpace(entry)
@@ -254,6 +267,15 @@ func parseMapping(name string, r io.Reader) (*mapping, error) {
 		}
 		s := m.Sections[len(m.Sections)-1]
 		s.Rows = append(s.Rows, rw)
+	}
+	for _, s := range m.Sections {
+		for _, rw := range s.Rows {
+			for _, name := range rw.Of {
+				if !slices.ContainsFunc(m.Sections, func(o *section) bool { return o.Name == name && o != s }) {
+					fail(rw.Line, "row %s: no section %q to take the MUST rows of (its own does not count)", rw.ID, name)
+				}
+			}
+		}
 	}
 	if err := sc.Err(); err != nil {
 		errs = append(errs, fmt.Errorf("%s: %w", name, err))
@@ -482,6 +504,7 @@ type rowResult struct {
 	Row     *row
 	Result  string // pass, FAIL, skipped, not run, not tested, not implemented
 	Matches []match
+	Of      []*rowResult // the rows a mustRowsOf row stands for
 }
 
 type header struct {
@@ -516,7 +539,49 @@ func evaluate(m *mapping, rn *testRun, module string) *report {
 			res.Result = worst.String()
 		}
 	}
+	for _, s := range m.Sections {
+		for _, r := range s.Rows {
+			if len(r.Of) > 0 {
+				rep.combine(rep.Rows[r])
+			}
+		}
+	}
 	return rep
+}
+
+// combine gives a mustRowsOf row the result of its rows together: the
+// worst of them, where a row not implemented or not tested is worse than
+// anything but a failure.
+func (rep *report) combine(res *rowResult) {
+	rank := func(result string) int {
+		switch result {
+		case failed.String():
+			return 5
+		case notImplemented:
+			return 4
+		case notTested:
+			return 3
+		case notRun.String():
+			return 2
+		case skipped.String():
+			return 1
+		}
+		return 0
+	}
+	res.Result = passed.String()
+	for _, s := range rep.Map.Sections {
+		if !slices.Contains(res.Row.Of, s.Name) {
+			continue
+		}
+		for _, r := range s.Rows {
+			if other := rep.Rows[r]; isMust(r.Level) && len(r.Of) == 0 {
+				res.Of = append(res.Of, other)
+				if rank(other.Result) > rank(res.Result) {
+					res.Result = other.Result
+				}
+			}
+		}
+	}
 }
 
 func (rep *report) importPath(pkg string) string {
@@ -800,7 +865,14 @@ func (r *rowResult) line() string {
 	for _, m := range r.Matches {
 		tests = append(tests, m.cell())
 	}
-	if len(r.Matches) == 0 {
+	if len(rw.Of) > 0 {
+		ids := make([]string, len(r.Of))
+		for i, o := range r.Of {
+			ids[i] = o.Row.ID
+		}
+		tests = []string{fmt.Sprintf("the MUST rows of %s: %s", strings.Join(rw.Of, ", "), strings.Join(ids, ", "))}
+	}
+	if len(tests) == 0 {
 		tests = []string{"—"}
 	}
 	result := r.Result

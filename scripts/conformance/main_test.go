@@ -187,6 +187,47 @@ func TestRows(t *testing.T) {
 	}
 }
 
+// TestMustRowsOf: a row that stands for the MUST rows of other sections
+// is the worst of them, and lists them.
+func TestMustRowsOf(t *testing.T) {
+	const mapping = `section | RFC 1 | one
+M1 | REQ-1 | MUST | a | p TestM1
+S1 | REQ-2 | SHOULD | b | not implemented
+section | RFC 2 | two
+M2 | REQ-1 | MUST NOT | c | p TestM2
+section | RFC 3 | all
+C1 | REQ-1 | MUST | meet RFC 1 and 2 | MUST rows of RFC 1, RFC 2 | the sum
+`
+	m, err := parseMapping("map.txt", strings.NewReader(mapping))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, events, result string
+	}{
+		{"all pass", lines(passing("p", "TestM1", "TestM2")), "pass"},
+		{"one fails", lines([]string{ev("run", "p", "TestM1"), ev("pass", "p", "TestM1"), ev("run", "p", "TestM2"), ev("fail", "p", "TestM2"), ev("fail", "p", "")}), "**FAIL**"},
+		{"one did not run", lines(passing("p", "TestM1")), "not run"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rn, err := readRun(strings.NewReader(tc.events))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := "| C1 | REQ-1 | MUST | meet RFC 1 and 2 | the MUST rows of RFC 1, RFC 2: M1, M2 | " + tc.result + " | the sum |"
+			if got := rowOf(t, evaluate(m, rn, module), "C1"); got != want {
+				t.Errorf("row\n got %s\nwant %s", got, want)
+			}
+		})
+	}
+	_, err = parseMapping("map.txt", strings.NewReader("section | RFC 1 | one\nC1 | REQ-1 | MUST | x | MUST rows of RFC 1, RFC 9\n"))
+	for _, want := range []string{`row C1: no section "RFC 1" to take the MUST rows of`, `row C1: no section "RFC 9"`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v, want %q", err, want)
+		}
+	}
+}
+
 func TestSummary(t *testing.T) {
 	const mapping = `M1 | REQ-1 | MUST | a | p TestM1
 M2 | REQ-2 | MUST NOT | b | p TestM2
