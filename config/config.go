@@ -27,6 +27,7 @@ type Config struct {
 	ARP       ARP
 	SNAT      []SNAT
 	Forward   []Forward
+	Service   []Service
 	Conntrack Conntrack
 	Pipeline  Pipeline
 }
@@ -222,6 +223,85 @@ const (
 	ProtoTCP uint8 = 6
 	ProtoUDP uint8 = 17
 )
+
+// Service is one [[service]] table: a virtual service (VIP:port, protocol)
+// balanced over real servers, LVS-style.
+type Service struct {
+	// Name is unique among the services: ASCII letters, digits, '-', '_' and
+	// '.', at most 64 bytes, as it is a path element of the admin API's
+	// URLs (POST /services/{name}/...).
+	Name string
+	// VIP is the virtual endpoint clients connect to: an address that can
+	// be routed to (not link-local, no zone), port 1..65535. Services
+	// differ in VIP or Proto, and none takes a [[forward]]'s listen
+	// endpoint of the same protocol.
+	VIP   netip.AddrPort
+	Proto uint8 // ProtoTCP or ProtoUDP; the file names them "tcp" and "udp"
+	// Scheduler picks the backend of each new flow: "rr", "wrr", "lc",
+	// "wlc", "sh" or "maglev"; default "wlc", IPVS's default.
+	Scheduler string
+	// Forward is how packets reach a backend: ForwardNAT (the default),
+	// ForwardDR or ForwardTunnel. With DR and tunnel every backend's port
+	// is the VIP's; with DR every backend is on the link of a tap
+	// interface; with tunnel the VIP and backends are IPv4.
+	Forward string
+	// Persistence is the client affinity window: new flows of a client
+	// within it go to that client's backend. 0, the default, is off.
+	Persistence Duration
+	Health      Health
+	// Backends are the real servers, addresses distinct and of the VIP's
+	// family, at most 65536 (lb.New's bound). There may be none: the
+	// service then refuses every new flow.
+	Backends []Backend
+	Line     int // line of the [[service]] header, for messages
+}
+
+// The values of Service.Forward, LVS's forwarding methods.
+const (
+	ForwardNAT    = "nat"    // LVS-NAT: the destination is rewritten to the backend's, and back on replies
+	ForwardDR     = "dr"     // direct routing: the frame goes to the backend's MAC address, the packet unchanged
+	ForwardTunnel = "tunnel" // IP-in-IP (RFC 2003): the packet goes to the backend inside another IPv4 header
+)
+
+// Health is [service.health]: how the router probes each backend.
+// DefaultHealth holds the defaults.
+type Health struct {
+	Check    string   // CheckTCP (the default), CheckHTTP or CheckNone
+	Interval Duration // between probes; > 0, default 2s
+	Timeout  Duration // a probe's deadline; > 0 and at most Interval, default 1s
+	Rise     int      // passed probes that make a backend healthy; 1..100, default 2
+	Fall     int      // failed probes that make it unhealthy; 1..100, default 3
+	// Path is the URL path CheckHTTP requests, starting with "/"; default
+	// "/". It is "" for the other checks.
+	Path string
+}
+
+// The values of Health.Check.
+const (
+	CheckTCP  = "tcp"  // a TCP connection to the backend's address opens
+	CheckHTTP = "http" // GET Path on the backend's address answers 2xx or 3xx
+	CheckNone = "none" // no probes: every backend is healthy
+)
+
+// DefaultHealth is [service.health] with every key left out.
+var DefaultHealth = Health{
+	Check:    CheckTCP,
+	Interval: 2 * time.Second,
+	Timeout:  time.Second,
+	Rise:     2,
+	Fall:     3,
+}
+
+// Backend is one [[service.backend]]: a real server.
+type Backend struct {
+	// Address is the backend's ip:port: an address that can be routed to,
+	// not one of the router's own, port 1..65535.
+	Address netip.AddrPort
+	// Weight is its share of new flows, 0..65535, default 1; 0 drains it:
+	// no new flows, the ones it has go on.
+	Weight int
+	Line   int // line of the [[service.backend]] header, for messages
+}
 
 // Conntrack is the [conntrack] table: the connection table's bound and its
 // idle timeouts. DefaultConntrack holds the defaults; every duration is

@@ -515,11 +515,8 @@ stage = []
 		{"later tables", iface + `
 [filter]
 [[filter.rule]]
-[[service]]
-[service.health]
 `, []string{
 			"tungate.toml:5: [filter] is not supported yet by this version",
-			"tungate.toml:7: [[service]] is not supported yet by this version",
 		}},
 		{"tun keys on a tap, tap keys on a tun", `[[interface]]
 name = "lan0"

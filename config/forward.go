@@ -6,8 +6,9 @@ import (
 	"strings"
 )
 
-// protoNames are the protocols a [[forward]] takes, by name only: a
-// number would promise protocols that have no ports to forward.
+// protoNames are the protocols a [[forward]] or a [[service]] takes, by
+// name only: a number would promise protocols that have no ports to
+// forward or balance.
 var protoNames = map[string]uint8{"tcp": ProtoTCP, "udp": ProtoUDP}
 
 func protoName(p uint8) string {
@@ -29,13 +30,7 @@ func decodeForward(t *table) Forward {
 		}
 		f.In = s
 	}
-	if s, ok := t.str("proto"); ok {
-		p, known := protoNames[s]
-		if !known {
-			t.errorf(t.line("proto"), `proto %q must be "tcp" or "udp"`, s)
-		}
-		f.Proto = p
-	}
+	f.Proto = decodeProto(t)
 	f.Listen = decodeEndpoint(t, "listen")
 	f.To = decodeEndpoint(t, "to")
 	for _, k := range []string{"in", "proto", "listen", "to"} {
@@ -48,6 +43,20 @@ func decodeForward(t *table) Forward {
 	}
 	t.unknownKeys()
 	return f
+}
+
+// decodeProto reads proto by name; it is 0 when absent or unknown
+// (reported).
+func decodeProto(t *table) uint8 {
+	s, ok := t.str("proto")
+	if !ok {
+		return 0
+	}
+	p, known := protoNames[s]
+	if !known {
+		t.errorf(t.line("proto"), `proto %q must be "tcp" or "udp"`, s)
+	}
+	return p
 }
 
 // decodeEndpoint reads an ip:port, IPv6 in brackets, with a real port on

@@ -180,6 +180,7 @@ func checkConfig(t *testing.T, c *Config) {
 		t.Fatalf("accepted arp %+v", a)
 	}
 	checkNAT(t, c, byName)
+	checkServices(t, c)
 	if probs := checkStages(c.Pipeline.Stages); probs != nil {
 		t.Fatalf("accepted pipeline %v: %v", c.Pipeline.Stages, probs)
 	}
@@ -243,5 +244,79 @@ func checkNAT(t *testing.T, c *Config, byName map[string]*Interface) {
 	}
 	if ct := c.Conntrack; ct.Max < 1 || ct.TCPEstablished <= 0 || ct.TCPOpening <= 0 || ct.TCPClosing <= 0 || ct.UDP <= 0 || ct.ICMP <= 0 {
 		t.Fatalf("accepted conntrack %+v", ct)
+	}
+}
+
+// checkServices checks what Parse accepted of [[service]].
+func checkServices(t *testing.T, c *Config) {
+	if len(c.Service) > 0 && !slices.Contains(c.Pipeline.Stages, "dnat") {
+		t.Fatalf("accepted services without the dnat stage: %v", c.Pipeline.Stages)
+	}
+	names := make(map[string]bool)
+	type vipKey struct {
+		vip   netip.AddrPort
+		proto uint8
+	}
+	vips := make(map[vipKey]bool)
+	for _, s := range c.Service {
+		k := vipKey{s.VIP, s.Proto}
+		if checkServiceName(s.Name) != nil || names[s.Name] || vips[k] ||
+			checkExternal(s.VIP.Addr()) != nil || s.VIP.Port() == 0 || s.Proto != ProtoTCP && s.Proto != ProtoUDP ||
+			!slices.Contains(schedulers, s.Scheduler) || s.Persistence < 0 || len(s.Backends) > maxBackends ||
+			s.Forward != ForwardNAT && s.Forward != ForwardDR && s.Forward != ForwardTunnel ||
+			s.Forward == ForwardTunnel && !s.VIP.Addr().Is4() {
+			t.Fatalf("accepted service %+v", s)
+		}
+		names[s.Name], vips[k] = true, true
+		for _, f := range c.Forward {
+			if f.Listen == s.VIP && f.Proto == s.Proto {
+				t.Fatalf("accepted service %q on the listen endpoint of forward %+v", s.Name, f)
+			}
+		}
+		checkHealth(t, s.Health)
+		checkBackends(t, c, s)
+	}
+}
+
+func checkHealth(t *testing.T, h Health) {
+	if h.Interval <= 0 || h.Timeout <= 0 || h.Timeout > h.Interval ||
+		h.Rise < 1 || h.Rise > maxRiseFall || h.Fall < 1 || h.Fall > maxRiseFall {
+		t.Fatalf("accepted health %+v", h)
+	}
+	switch h.Check {
+	case CheckHTTP:
+		if !strings.HasPrefix(h.Path, "/") || strings.ContainsFunc(h.Path, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+			t.Fatalf("accepted http path %q", h.Path)
+		}
+	case CheckTCP, CheckNone:
+		if h.Path != "" {
+			t.Fatalf("accepted path %q with check %q", h.Path, h.Check)
+		}
+	default:
+		t.Fatalf("accepted health check %q", h.Check)
+	}
+}
+
+func checkBackends(t *testing.T, c *Config, s Service) {
+	seen := make(map[netip.AddrPort]bool)
+	for _, b := range s.Backends {
+		a := b.Address.Addr()
+		if checkExternal(a) != nil || b.Address.Port() == 0 || a.Is4() != s.VIP.Addr().Is4() || seen[b.Address] ||
+			b.Weight < 0 || b.Weight > maxWeight || s.Forward != ForwardNAT && b.Address.Port() != s.VIP.Port() {
+			t.Fatalf("accepted backend %+v of service %+v", b, s)
+		}
+		seen[b.Address] = true
+		for i := range c.Interface {
+			in := &c.Interface[i]
+			if isOwn(in, a) {
+				t.Fatalf("accepted backend %s, the router's own address: %+v", b.Address, s)
+			}
+			if s.Forward == ForwardDR && holds(in, a) && (in.Kind != KindTAP || onLink(in, a) != nil) {
+				t.Fatalf("accepted dr backend %s off an Ethernet link (%+v): %+v", b.Address, *in, s)
+			}
+		}
+		if s.Forward == ForwardDR && findInterface(c.Interface, func(in *Interface) bool { return holds(in, a) }) == nil {
+			t.Fatalf("accepted dr backend %s on no link: %+v", b.Address, s)
+		}
 	}
 }

@@ -44,6 +44,7 @@ func Parse(file string, data []byte) (*Config, error) {
 	resolveNeighbors(errs, c)
 	resolveSNATs(errs, c)
 	resolveForwards(errs, c)
+	resolveServices(errs, c)
 	if err := errs.err(); err != nil {
 		return nil, err
 	}
@@ -66,7 +67,6 @@ func syntaxError(errs *errorList, err error) {
 // router that quietly filters nothing.
 var laterTables = []struct{ key, header string }{
 	{"filter", "[filter]"},
-	{"service", "[[service]]"},
 }
 
 // decodeConfig decodes the tables one by one, each checked on its own;
@@ -82,6 +82,7 @@ func decodeConfig(root *table) *Config {
 	checkCacheSize(arp, root.errs, c.ARP, c.Neighbor)
 	c.SNAT = decodeSNATs(root.tables("snat"))
 	c.Forward = decodeForwards(root.tables("forward"))
+	c.Service = decodeServices(root.tables("service"))
 	c.Conntrack = decodeConntrack(root.table("conntrack"))
 	pipeline := root.table("pipeline")
 	c.Pipeline.Stages = decodePipeline(pipeline)

@@ -40,7 +40,7 @@ type stage struct {
 var stageTable = []stage{
 	{name: "validate", implemented: true, required: true, place: first}, // nothing may read an unchecked header
 	{name: "local", implemented: true},
-	{name: "dnat", implemented: true},                  // [[forward]] needs it (checkNATStages)
+	{name: "dnat", implemented: true},                  // [[forward]] and [[service]] need it (checkNATStages)
 	{name: "route", implemented: true, required: true}, // without it nothing leaves
 	{name: "filter"},
 	{name: "ttl", implemented: true},
@@ -120,9 +120,10 @@ func checkTapNeighbor(t *table, stages []string, ifs []Interface) {
 	}
 }
 
-// checkNATStages: [[snat]] tables need the snat stage and [[forward]]
-// tables the dnat stage, or the router would quietly not translate. As
-// with checkTapNeighbor, it is reported at stages; DefaultStages has both.
+// checkNATStages: [[snat]] tables need the snat stage, [[forward]] and
+// [[service]] tables the dnat stage, or the router would quietly not
+// translate or balance. As with checkTapNeighbor, it is reported at
+// stages; DefaultStages has both.
 func checkNATStages(t *table, c *Config) {
 	if t == nil {
 		return
@@ -132,6 +133,9 @@ func checkNATStages(t *table, c *Config) {
 	}
 	if len(c.Forward) > 0 && !slices.Contains(c.Pipeline.Stages, "dnat") {
 		t.errorf(t.line("stages"), `stage "dnat" is required by [[forward]], to translate destination addresses`)
+	}
+	if len(c.Service) > 0 && !slices.Contains(c.Pipeline.Stages, "dnat") {
+		t.errorf(t.line("stages"), `stage "dnat" is required by [[service]], to balance virtual services`)
 	}
 }
 

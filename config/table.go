@@ -17,6 +17,7 @@ import (
 type table struct {
 	errs  *errorList
 	name  string // how messages name it: `router`, `interface "lan0"`, `route 2`; "" at the root
+	path  string // its dotted key from the root, as headers write it: `service.health`; "" at the root
 	m     map[string]any
 	pos   *node
 	known []string // the keys a decoder asked for
@@ -103,20 +104,38 @@ func (t *table) integer(key string, lo, hi int64) (int64, bool) {
 // duration returns the value of key, a Go duration string, if it is more
 // than 0.
 func (t *table) duration(key string) (Duration, bool) {
-	s, ok := t.str(key)
-	if !ok {
-		return 0, false
-	}
-	d, err := time.ParseDuration(s)
-	switch {
-	case err != nil:
-		t.errorf(t.line(key), `%s %q is not a duration%s; write it like "30s" or "2h4m"`, key, s, durationReason(err))
-		return 0, false
-	case d <= 0:
+	s, d, ok := t.anyDuration(key)
+	if ok && d <= 0 {
 		t.errorf(t.line(key), "%s %q must be more than 0", key, s)
 		return 0, false
 	}
-	return d, true
+	return d, ok
+}
+
+// durationOrZero returns the value of key, a Go duration string, if it is
+// 0 or more: for a window where 0 turns the feature off.
+func (t *table) durationOrZero(key string) (Duration, bool) {
+	s, d, ok := t.anyDuration(key)
+	if ok && d < 0 {
+		t.errorf(t.line(key), `%s %q must not be negative; "0s" turns it off`, key, s)
+		return 0, false
+	}
+	return d, ok
+}
+
+// anyDuration returns the value of key, as written and parsed, if it is a
+// Go duration string.
+func (t *table) anyDuration(key string) (string, Duration, bool) {
+	s, ok := t.str(key)
+	if !ok {
+		return "", 0, false
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		t.errorf(t.line(key), `%s %q is not a duration%s; write it like "30s" or "2h4m"`, key, s, durationReason(err))
+		return s, 0, false
+	}
+	return s, d, true
 }
 
 // durationReason keeps what time.ParseDuration's error adds to our
@@ -180,10 +199,10 @@ func (t *table) table(key string) *table {
 	}
 	m, ok := v.(map[string]any)
 	if !ok {
-		t.errorf(t.line(key), "%s must be a table, [%s], not %s", key, key, describe(v))
+		t.errorf(t.line(key), "%s must be a table, [%s], not %s", key, t.sub(key), describe(v))
 		return nil
 	}
-	return &table{errs: t.errs, name: key, m: m, pos: t.pos.key(key)}
+	return &table{errs: t.errs, name: key, path: t.sub(key), m: m, pos: t.pos.key(key)}
 }
 
 // tables returns the array of tables at key, named "key 1", "key 2", …
@@ -202,20 +221,30 @@ func (t *table) tables(key string) []*table {
 		for i, e := range v {
 			m, ok := e.(map[string]any)
 			if !ok {
-				t.errorf(t.line(key), "%s must be an array of tables, [[%s]]; element %d is %s", key, key, i+1, describe(e))
+				t.errorf(t.line(key), "%s must be an array of tables, [[%s]]; element %d is %s", key, t.sub(key), i+1, describe(e))
 				return nil
 			}
 			ms = append(ms, m)
 		}
 	default:
-		t.errorf(t.line(key), "%s must be an array of tables, [[%s]], not %s", key, key, describe(v))
+		t.errorf(t.line(key), "%s must be an array of tables, [[%s]], not %s", key, t.sub(key), describe(v))
 		return nil
 	}
 	out := make([]*table, len(ms))
 	for i, m := range ms {
-		out[i] = &table{errs: t.errs, name: fmt.Sprintf("%s %d", key, i+1), m: m, pos: t.pos.key(key).elem(i)}
+		out[i] = &table{errs: t.errs, name: fmt.Sprintf("%s %d", key, i+1), path: t.sub(key), m: m, pos: t.pos.key(key).elem(i)}
 	}
 	return out
+}
+
+// sub is the dotted path of key inside t, for headers in messages:
+// [[service.backend]], not [[backend]]. Keys that need quotes in a header
+// are rare enough to be shown bare.
+func (t *table) sub(key string) string {
+	if t.path == "" {
+		return key
+	}
+	return t.path + "." + key
 }
 
 // later reports key, when present, as a feature a later version brings.

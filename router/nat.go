@@ -77,7 +77,7 @@ func (n *natRules) forwardFor(p *packet.Packet) (fw forward, inside *snatRule, o
 // left from rules a reload removed. A plain router then pays nothing for
 // the NAT stages.
 func (r *Router) natIdle(s *snapshot) bool {
-	return len(s.nat.snat) == 0 && len(s.nat.forwards) == 0 && r.ct.Len() == 0
+	return len(s.nat.snat) == 0 && len(s.nat.forwards) == 0 && len(s.lb.list) == 0 && r.ct.Len() == 0
 }
 
 // inside reports whether the rule translates packets from src.
@@ -177,6 +177,8 @@ type newFlow struct {
 	held  [2]heldMapping
 	nheld int
 	first [2]translation // by Dir
+	// backend is the load balancer's backend of a flow to a service.
+	backend *backend
 }
 
 func (nf *newFlow) hold(h heldMapping) {
@@ -190,10 +192,20 @@ type heldMapping struct {
 	remote netip.AddrPort
 }
 
-func (nf *newFlow) Released(*conntrack.Flow) {
+func (nf *newFlow) Released(f *conntrack.Flow) {
 	for _, h := range nf.held[:nf.nheld] {
 		h.table.Release(h.m, h.remote)
 	}
+	if nf.backend != nil {
+		nf.backend.release(f)
+	}
+}
+
+// direct reports whether the flow's packets reach their backend without
+// translation (a dr or tunnel service): replies then come from the VIP,
+// as the client sent to it, and the dnat stage must see every packet.
+func (nf *newFlow) direct() bool {
+	return nf.backend != nil && nf.backend.svc.Load().method != config.ForwardNAT
 }
 
 // flow is the conntrack flow of p and its direction, looked up once.
@@ -227,6 +239,7 @@ func begin(p *packet.Packet) *newFlow {
 // stage chose for it in snapshot gen: what the fast stage needs.
 type translation struct {
 	src, dst netip.AddrPort
+	slow     bool // never the fast path: a direct flow (newFlow.direct)
 
 	gen      uint64 // the snapshot the egress is of; 0: none yet
 	out      int
@@ -240,6 +253,7 @@ func remember(s *snapshot, f *conntrack.Flow, nf *newFlow, reply conntrack.Key, 
 	orig := nf.orig
 	nf.first[conntrack.Original] = translation{src: ap(reply.Dst, reply.DstPort), dst: ap(reply.Src, reply.SrcPort)}
 	nf.first[conntrack.Reply] = translation{src: ap(orig.Dst, orig.DstPort), dst: ap(orig.Src, orig.SrcPort)}
+	nf.first[conntrack.Original].slow = nf.direct()
 	if p.RouteUse != nil {
 		t := &nf.first[conntrack.Original]
 		t.gen, t.out, t.nextHop, t.routeUse = s.gen, p.Out, p.NextHop, p.RouteUse
@@ -273,6 +287,9 @@ func (r *Router) claimed(s *snapshot, p *packet.Packet) bool {
 		return false
 	}
 	if f, _ := r.flow(p); f != nil {
+		return true
+	}
+	if s.lb.byVIP[forwardKey{p.Proto, destination(p)}] != nil {
 		return true
 	}
 	if _, _, ok := s.nat.forwardFor(p); ok {
@@ -310,10 +327,16 @@ func (st dnatStage) Process(p *packet.Packet) packet.Verdict {
 		return packet.Continue
 	}
 	if f, d := r.flow(p); f != nil {
+		if v, done := st.serviceFlow(p, f, d); done {
+			return v
+		}
 		if _, dst := peers(f, d); dst != destination(p) {
 			xlate.Rewrite(p, source(p), dst)
 		}
 		return packet.Continue
+	}
+	if svc := st.s.lb.byVIP[forwardKey{p.Proto, destination(p)}]; svc != nil {
+		return st.startService(p, svc)
 	}
 	if fw, inside, ok := n.forwardFor(p); ok {
 		return st.start(p, fw.to, inside)
@@ -439,7 +462,7 @@ func forgetFlow(p *packet.Packet) {
 	if nf, ok := p.NewFlow.(*newFlow); ok {
 		nf.release()
 	}
-	p.FlowLooked, p.Flow, p.FlowDir, p.NewFlow = false, nil, 0, nil
+	p.FlowLooked, p.Flow, p.FlowDir, p.NewFlow, p.Direct = false, nil, 0, nil, false
 }
 
 // track accounts a packet that got through the pipeline (sent, or waiting
@@ -459,6 +482,9 @@ func (r *Router) track(s *snapshot, p *packet.Packet) bool {
 		return true
 	}
 	reply := conntrack.KeyOf(p).Reverse()
+	if nf.direct() {
+		reply = nf.orig.Reverse() // p may be wrapped for a tunnel
+	}
 	if reply == nf.orig {
 		// A host hairpinned to its own external endpoint: both directions
 		// have one key, which no flow can hold. Each such packet is
@@ -475,6 +501,9 @@ func (r *Router) track(s *snapshot, p *packet.Packet) bool {
 	}
 	remember(s, f, nf, reply, p)
 	r.ct.Seen(f, conntrack.Original, p)
+	if nf.backend != nil {
+		nf.backend.conns.Add(1)
+	}
 	return true
 }
 
@@ -510,7 +539,7 @@ func (st fastStage) Process(p *packet.Packet) packet.Verdict {
 		return packet.Continue
 	}
 	t := f.Cache[d].Load().(*translation)
-	if t.gen != st.s.gen {
+	if t.gen != st.s.gen || t.slow {
 		return packet.Continue
 	}
 	if t.src != source(p) || t.dst != destination(p) {

@@ -92,6 +92,11 @@ func echo4(src, dst string, ttl uint8) []byte {
 
 // syn4 is an IPv4 TCP SYN.
 func syn4(src string, sport uint16, dst string, dport uint16) []byte {
+	return tcp4(src, sport, dst, dport, header.TCPFlagSyn, 1, 0)
+}
+
+// tcp4 is an IPv4 TCP segment without payload.
+func tcp4(src string, sport uint16, dst string, dport uint16, flags header.TCPFlags, seq, ack uint32) []byte {
 	s, d := netip.MustParseAddr(src), netip.MustParseAddr(dst)
 	total := header.IPv4MinimumSize + header.TCPMinimumSize
 	b := make([]byte, total)
@@ -102,7 +107,7 @@ func syn4(src string, sport uint16, dst string, dport uint16) []byte {
 	})
 	ip.SetChecksum(^ip.CalculateChecksum())
 	tcp := header.TCP(ip.Payload())
-	tcp.Encode(&header.TCPFields{SrcPort: sport, DstPort: dport, SeqNum: 1, DataOffset: header.TCPMinimumSize, Flags: header.TCPFlagSyn, WindowSize: 65535})
+	tcp.Encode(&header.TCPFields{SrcPort: sport, DstPort: dport, SeqNum: seq, AckNum: ack, DataOffset: header.TCPMinimumSize, Flags: flags, WindowSize: 65535})
 	xsum := header.PseudoHeaderChecksum(header.TCPProtocolNumber, ip.SourceAddress(), ip.DestinationAddress(), uint16(len(tcp)))
 	tcp.SetChecksum(^tcp.CalculateChecksum(xsum))
 	return b

@@ -2,6 +2,7 @@ package router
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -60,13 +61,16 @@ type Router struct {
 	pcp    *pcpServer       // while some [[snat]] rule has pcp on; guarded by reloadMu
 	// generations numbers the snapshots (snapshot.gen).
 	generations atomic.Uint64
-	syns        synHold     // unsolicited SYNs waiting for their answer
-	frags       fragTracker // how the NAT translated fragmented datagrams
-	ctMax       int
-	ra          *raSchedule
-	origin      *link.Memory // ICMP errors made outside the pipeline, to be routed
-	icmpLimit   *icmperr.Limiter
-	snap        atomic.Pointer[snapshot]
+	// ctx ends with the router: the health checks run under it.
+	ctx       context.Context
+	cancel    context.CancelFunc
+	syns      synHold     // unsolicited SYNs waiting for their answer
+	frags     fragTracker // how the NAT translated fragmented datagrams
+	ctMax     int
+	ra        *raSchedule
+	origin    *link.Memory // ICMP errors made outside the pipeline, to be routed
+	icmpLimit *icmperr.Limiter
+	snap      atomic.Pointer[snapshot]
 
 	reloadMu sync.Mutex // one reload at a time
 	stagesMu sync.Mutex
@@ -116,6 +120,7 @@ func New(cfg *config.Config, opt Options) (_ *Router, err error) {
 		ra:        &raSchedule{state: map[int]*raState{}},
 		done:      make(chan struct{}),
 	}
+	r.ctx, r.cancel = context.WithCancel(context.Background())
 	r.neigh = neigh.New(neighConfig(cfg.ARP), opt.Now, neighSender{r})
 	r.tick()
 	r.ct = conntrack.New(conntrackConfig(cfg.Conntrack), r.sinceStart)
@@ -145,6 +150,7 @@ func New(cfg *config.Config, opt Options) (_ *Router, err error) {
 	}
 	r.snap.Store(s)
 	r.syncStaticNeighbors(nil, cfg)
+	r.commitLB(nil, s)
 	if err := r.servePCP(s); err != nil {
 		return nil, fmt.Errorf("PCP server: %w", err)
 	}
@@ -214,10 +220,14 @@ func (r *Router) Close() error {
 			errs = append(errs, dev.Close())
 		}
 	}
+	r.cancel()
 	r.reloadMu.Lock()
 	if r.pcp != nil {
 		r.pcp.close()
 		r.pcp = nil
+	}
+	if r.snap.Load() != nil {
+		r.stopMonitors()
 	}
 	r.reloadMu.Unlock()
 	if r.local != nil {
@@ -251,8 +261,10 @@ func (r *Router) Reload(cfg *config.Config) error {
 	if err := r.local.SetAddresses(addresses(cfg)); err != nil {
 		return fmt.Errorf("router's own stack: %w", err)
 	}
+	oldSnap := r.snap.Load()
 	r.snap.Store(s)
 	r.syncStaticNeighbors(old, cfg)
+	r.commitLB(oldSnap, s)
 	if err := r.servePCP(s); err != nil {
 		r.log.Error("PCP server", "err", err)
 	}
@@ -365,6 +377,11 @@ func addresses(cfg *config.Config) []netip.Prefix {
 	var out []netip.Prefix
 	for _, ic := range cfg.Interface {
 		out = append(out, ic.Addresses...)
+	}
+	for _, svc := range cfg.Service {
+		if a := svc.VIP.Addr(); !slices.ContainsFunc(out, func(p netip.Prefix) bool { return p.Addr() == a }) {
+			out = append(out, netip.PrefixFrom(a, a.BitLen()))
+		}
 	}
 	return out
 }

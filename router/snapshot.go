@@ -3,6 +3,7 @@ package router
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 
 	"github.com/tungate/tungate/config"
 	"github.com/tungate/tungate/router/link"
@@ -20,6 +21,7 @@ type snapshot struct {
 	own    map[netip.Addr]bool
 	fib    *route.Table
 	nat    *natRules
+	lb     *lbServices
 	pipe   *pipeline
 	gen    uint64 // unique to the snapshot, from 1: what a flow's cached egress is of
 }
@@ -78,6 +80,13 @@ func newSnapshot(r *Router, cfg *config.Config) (*snapshot, error) {
 			for _, a := range ic.Addresses {
 				own[a.Addr()] = true
 			}
+			// The router answers ARP and NDP for the VIPs on the links
+			// they are on, as an LVS director holds them.
+			for _, svc := range cfg.Service {
+				if slices.ContainsFunc(ic.Addresses, func(p netip.Prefix) bool { return p.Contains(svc.VIP.Addr()) }) {
+					own[svc.VIP.Addr()] = true
+				}
+			}
 			c.link = neigh.Link{Index: i, MAC: c.mac, Ours: func(a netip.Addr) bool { return own[a] }}
 		}
 		for _, a := range ic.Addresses {
@@ -100,7 +109,19 @@ func newSnapshot(r *Router, cfg *config.Config) (*snapshot, error) {
 		return nil, fmt.Errorf("route table: %w", err)
 	}
 	s.fib = fib
+	for _, svc := range cfg.Service {
+		s.own[svc.VIP.Addr()] = true
+	}
 	if s.nat, err = r.buildNAT(cfg); err != nil {
+		return nil, err
+	}
+	devOf := func(a netip.Addr) int {
+		if rt := fib.Lookup(a); rt != nil {
+			return rt.Dev
+		}
+		return packet.NoInterface
+	}
+	if s.lb, err = r.buildLB(cfg, devOf); err != nil {
 		return nil, err
 	}
 	if s.pipe, err = buildPipeline(r, s, cfg.Pipeline.Stages); err != nil {

@@ -60,6 +60,9 @@ type routeStage struct {
 }
 
 func (st routeStage) Process(p *packet.Packet) packet.Verdict {
+	if p.Direct {
+		return packet.Continue
+	}
 	rt := st.s.fib.Lookup(p.Dst)
 	if rt == nil {
 		// RFC 1812 §5.2.7.1: a router that cannot forward a packet for

@@ -18,8 +18,9 @@ import (
 	"github.com/tungate/tungate/router"
 )
 
-// The demo's topology: a LAN host and a WAN server, each a network
-// namespace holding the kernel side of one of tungate's TUN devices.
+// The demo's topology: a LAN host, a WAN server and two backends of a
+// load-balanced service, each a network namespace holding the kernel side
+// of one of tungate's TUN devices.
 // 198.18.0.0/15 is the benchmarking range (RFC 2544), never routed on the
 // Internet: it stands in for a public network and stays inside the
 // namespaces.
@@ -39,11 +40,38 @@ addresses = ["198.18.0.8/24", "fd18::8/64"]
 netns = "%[4]s"
 peer = ["198.18.0.1/24", "fd18::1/64"]
 
+[[interface]]
+name = "%[5]s"
+addresses = ["192.168.47.1/24"]
+netns = "%[7]s"
+peer = ["192.168.47.11/24"]
+
+[[interface]]
+name = "%[6]s"
+addresses = ["192.168.48.1/24"]
+netns = "%[8]s"
+peer = ["192.168.48.12/24"]
+
 # The LAN's IPv4 leaves masqueraded as 198.18.0.8 (a home gateway);
 # IPv6 is routed as it is.
 [[snat]]
 out = "%[2]s"
 from = ["192.168.46.0/24"]
+
+# A web service on 198.18.0.100:80, balanced over the two backends.
+[[service]]
+name = "web"
+vip = "198.18.0.100:80"
+proto = "tcp"
+scheduler = "rr"
+forward = "nat"
+  [service.health]
+  check = "http"
+  interval = "1s"
+  [[service.backend]]
+  address = "192.168.47.11:80"
+  [[service.backend]]
+  address = "192.168.48.12:80"
 `
 
 func cmdDemo(args []string, stdout io.Writer) error {
@@ -60,13 +88,15 @@ func cmdDemo(args []string, stdout io.Writer) error {
 	}
 	id := os.Getpid()
 	lanNS, wanNS := fmt.Sprintf("tgdemo-lan-%d", id), fmt.Sprintf("tgdemo-wan-%d", id)
-	for _, ns := range []string{lanNS, wanNS} {
+	backendNS := []string{fmt.Sprintf("tgdemo-b1-%d", id), fmt.Sprintf("tgdemo-b2-%d", id)}
+	for _, ns := range append([]string{lanNS, wanNS}, backendNS...) {
 		if err := netns.Add(ns); err != nil {
 			return err
 		}
 		defer netns.Delete(ns)
 	}
-	cfg, err := config.Parse("demo.toml", fmt.Appendf(nil, demoConfig, fmt.Sprintf("tgd%dl", id), fmt.Sprintf("tgd%dw", id), lanNS, wanNS))
+	cfg, err := config.Parse("demo.toml", fmt.Appendf(nil, demoConfig, fmt.Sprintf("tgd%dl", id), fmt.Sprintf("tgd%dw", id), lanNS, wanNS,
+		fmt.Sprintf("tgd%db1", id), fmt.Sprintf("tgd%db2", id), backendNS[0], backendNS[1]))
 	if err != nil {
 		return err
 	}
@@ -86,6 +116,18 @@ func cmdDemo(args []string, stdout io.Writer) error {
 	}), ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(ln)
 	defer srv.Close()
+	for i, ns := range backendNS {
+		name := fmt.Sprintf("backend %d", i+1)
+		ln, err := netns.Listen(ns, "tcp", "0.0.0.0:80")
+		if err != nil {
+			return err
+		}
+		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			fmt.Fprintln(w, name)
+		}), ReadHeaderTimeout: 5 * time.Second}
+		go srv.Serve(ln)
+		defer srv.Close()
+	}
 
 	fmt.Fprintf(stdout, "tungate demo: LAN host (netns %s) 192.168.46.2 -- tungate -- WAN server (netns %s) 198.18.0.1\n", lanNS, wanNS)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -99,6 +141,17 @@ func cmdDemo(args []string, stdout io.Writer) error {
 		{"ping the router's WAN address 198.18.0.8 from the LAN host", inNetns(ctx, lanNS, "ping", "-c", "2", "-i", "0.2", "-W", "2", "198.18.0.8")},
 		{"HTTP GET http://198.18.0.1/ from the LAN host (the server sees tungate's 198.18.0.8)", func() (string, error) { return httpGet(ctx, lanNS, "http://198.18.0.1/") }},
 		{"traceroute -n 198.18.0.1 from the LAN host (tungate is hop 1)", inNetns(ctx, lanNS, "traceroute", "-n", "-q", "1", "-w", "2", "198.18.0.1")},
+		{"4 x HTTP GET http://198.18.0.100/ (the service) from the WAN server: round robin over the backends", func() (string, error) {
+			var out strings.Builder
+			for range 4 {
+				body, err := httpGet(ctx, wanNS, "http://198.18.0.100/")
+				out.WriteString(body)
+				if err != nil {
+					return out.String(), err
+				}
+			}
+			return out.String(), nil
+		}},
 	}
 	var failed []string
 	for _, s := range steps {
@@ -114,6 +167,8 @@ func cmdDemo(args []string, stdout io.Writer) error {
 	printRoutes(stdout, r.Routes())
 	fmt.Fprintln(stdout, "\n==> tungate nat")
 	printNAT(stdout, r.Conntrack())
+	fmt.Fprintln(stdout, "\n==> tungate lb")
+	printServices(stdout, r.Services(), false)
 	fmt.Fprintln(stdout, "\n==> tungate stats")
 	printStats(stdout, r.Stats())
 	if len(failed) > 0 {

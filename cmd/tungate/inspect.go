@@ -18,13 +18,16 @@ import (
 	"github.com/tungate/tungate/router/neigh"
 )
 
-// inspectFlags parses the flags every inspection command shares and
-// returns a client for the socket they name.
-func inspectFlags(name string, args []string) (c *admin.Client, asJSON bool, err error) {
+// inspectFlags parses the flags every inspection command shares, and
+// those more adds, and returns a client for the socket they name.
+func inspectFlags(name string, args []string, more ...func(*flag.FlagSet)) (c *admin.Client, asJSON bool, err error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	socket := fs.String("socket", "", "admin socket `PATH`")
 	file := fs.String("c", "", "config `FILE` whose admin_socket to use")
 	fs.BoolVar(&asJSON, "json", false, "print JSON")
+	for _, add := range more {
+		add(fs)
+	}
 	if err := fs.Parse(args); err != nil {
 		return nil, false, err
 	}
@@ -170,7 +173,7 @@ func printStats(w io.Writer, st router.Stats) {
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
-	fmt.Fprintln(tw, "Stage\tPackets\tTaken\tICMP replies\tFast\tDrops")
+	fmt.Fprintln(tw, "Stage\tPackets\tTaken\tReplies\tFast\tDrops")
 	for _, s := range st.Stages {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\n", s.Name, s.Packets, s.Taken, s.Replies, s.Skipped, reasons(s.Drops))
 	}

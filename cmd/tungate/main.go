@@ -28,13 +28,14 @@ var commands = map[string]command{
 	"routes":  {"show the route table", cmdRoutes},
 	"arp":     {"show the neighbor cache (ARP and NDP)", cmdARP},
 	"nat":     {"show the NAT's connection table", cmdNAT},
+	"lb":      {"show the load balancer's services and backends, ipvsadm -Ln --stats style (--rate for rates)", cmdLB},
 	"stats":   {"show interface, stage and drop counters", cmdStats},
 	"reload":  {"make the running router reload its config file", cmdReload},
 	"version": {"print the version and dependency versions", cmdVersion},
 }
 
 // notYet are SPEC commands whose tables this version does not have.
-var notYet = []string{"lb", "capture"}
+var notYet = []string{"capture"}
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))

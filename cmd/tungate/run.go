@@ -116,7 +116,7 @@ func cmdReload(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if err := c.Post("/reload", nil); err != nil {
+	if err := c.Post("/reload", nil, nil); err != nil {
 		return err
 	}
 	fmt.Fprintln(stdout, "reloaded")

@@ -4,6 +4,7 @@
 package admin
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,6 +28,13 @@ type Backend interface {
 	Neighbors() []router.NeighborInfo
 	Conntrack() []router.FlowInfo
 	Stats() router.Stats
+	Services() []router.ServiceInfo
+	SetWeight(service string, backend netip.AddrPort, weight int) error
+}
+
+// Weight is the body of POST /services/{name}/backends/{addr}/weight.
+type Weight struct {
+	Weight int `json:"weight"`
 }
 
 // Server serves the admin API for one router.
@@ -63,7 +72,9 @@ func Listen(path string, b Backend, reload func() error) (*Server, error) {
 	mux.HandleFunc("GET /neighbors", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, b.Neighbors()) })
 	mux.HandleFunc("GET /conntrack", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, b.Conntrack()) })
 	mux.HandleFunc("GET /stats", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, b.Stats()) })
+	mux.HandleFunc("GET /services", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, b.Services()) })
 	mux.HandleFunc("POST /reload", s.handleReload)
+	mux.HandleFunc("POST /services/{name}/backends/{addr}/weight", s.handleWeight)
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go s.srv.Serve(ln)
 	return s, nil
@@ -88,6 +99,28 @@ func (s *Server) handleReload(w http.ResponseWriter, _ *http.Request) {
 		return
 	}
 	writeJSON(w, map[string]string{"status": "reloaded"})
+}
+
+// handleWeight changes a backend's weight live; 0 drains it. The backend
+// is its ip:port, IPv6 in brackets (escaped in the path as needed).
+func (s *Server) handleWeight(w http.ResponseWriter, req *http.Request) {
+	addr, err := netip.ParseAddrPort(req.PathValue("addr"))
+	if err != nil {
+		http.Error(w, fmt.Sprintf("backend %q is not ip:port", req.PathValue("addr")), http.StatusBadRequest)
+		return
+	}
+	var body Weight
+	dec := json.NewDecoder(io.LimitReader(req.Body, 1<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&body); err != nil {
+		http.Error(w, `the body must be {"weight": N}: `+err.Error(), http.StatusBadRequest)
+		return
+	}
+	if err := s.backend.SetWeight(req.PathValue("name"), addr, body.Weight); err != nil {
+		http.Error(w, err.Error(), http.StatusUnprocessableEntity)
+		return
+	}
+	writeJSON(w, body)
 }
 
 // Close stops serving and removes the socket.
@@ -125,16 +158,25 @@ func NewClient(path string) *Client {
 // Get fetches path and decodes its JSON into v (or, with v a *[]byte,
 // keeps the raw body).
 func (c *Client) Get(path string, v any) error {
-	return c.do(http.MethodGet, path, v)
+	return c.do(http.MethodGet, path, nil, v)
 }
 
-// Post calls path and decodes the JSON answer into v, if v is not nil.
-func (c *Client) Post(path string, v any) error {
-	return c.do(http.MethodPost, path, v)
+// Post sends body (JSON; none when nil) to path and decodes the JSON
+// answer into v, if v is not nil.
+func (c *Client) Post(path string, body, v any) error {
+	return c.do(http.MethodPost, path, body, v)
 }
 
-func (c *Client) do(method, path string, v any) error {
-	req, err := http.NewRequest(method, "http://tungate"+path, nil)
+func (c *Client) do(method, path string, body, v any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, "http://tungate"+path, rd)
 	if err != nil {
 		return err
 	}
@@ -143,19 +185,19 @@ func (c *Client) do(method, path string, v any) error {
 		return fmt.Errorf("admin socket: %w (is tungate running?)", err)
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
+	answer, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return errors.New(strings.TrimSpace(string(body)))
+		return errors.New(strings.TrimSpace(string(answer)))
 	}
 	if raw, ok := v.(*[]byte); ok {
-		*raw = body
+		*raw = answer
 		return nil
 	}
 	if v == nil {
 		return nil
 	}
-	return json.Unmarshal(body, v)
+	return json.Unmarshal(answer, v)
 }

@@ -283,3 +283,14 @@ func tcpAdvance(w uint64, d Dir, fl uint8) (uint64, bool) {
 	}
 	return w, renew
 }
+
+// Owner is what made the flow (Table.Insert's owner).
+func (f *Flow) Owner() Owner { return f.owner }
+
+// Counters are the packets and bytes the flow has seen, by Dir.
+func (f *Flow) Counters() (packets, bytes [2]uint64) {
+	for d := range packets {
+		packets[d], bytes[d] = f.packets[d].Load(), f.bytes[d].Load()
+	}
+	return packets, bytes
+}

@@ -39,6 +39,9 @@ type Packet struct {
 	// RouteUse is the use counter of the route that chose Out, which a
 	// flow's fast path remembers to count its packets too.
 	RouteUse *atomic.Uint64
+	// Direct is set when a stage chose Out and NextHop itself (a load
+	// balancer's direct routing to a backend's MAC): route keeps them.
+	Direct bool
 
 	// The parsed view, valid after validate.
 	Version   uint8 // 4 or 6

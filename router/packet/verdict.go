@@ -64,6 +64,8 @@ const (
 	ReasonNATExhausted   // no external port left for a new mapping, or the host's quota is used up
 	ReasonConntrackFull  // conntrack holds its maximum of flows: a new one is refused
 	ReasonFlowRace       // another reader made the same new flow first; the next packet finds it
+	ReasonLBNoBackend    // a new flow to a service none of whose backends may take it (ICMP Port Unreachable sent)
+	ReasonLBBackendGone  // a packet of a flow whose backend a reload removed (TCP: a reset sent)
 	// route
 	ReasonNoRoute // no route to the destination (ICMP Destination Unreachable sent)
 	// ttl
@@ -98,6 +100,8 @@ var reasonNames = [NumReasons]string{
 	ReasonNATExhausted:    "nat_exhausted",
 	ReasonConntrackFull:   "conntrack_full",
 	ReasonFlowRace:        "flow_race",
+	ReasonLBNoBackend:     "lb_no_backend",
+	ReasonLBBackendGone:   "lb_backend_gone",
 	ReasonNoRoute:         "no_route",
 	ReasonTTLExceeded:     "ttl_exceeded",
 	ReasonTooBig:          "too_big",
