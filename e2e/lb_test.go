@@ -199,9 +199,20 @@ func TestLBHealth(t *testing.T) {
   timeout = "150ms"
   rise = 2
   fall = 3`
-	r, client, backends := lbTopology(t, config.ForwardNAT, health, 8080)
+	// The checks start by a reload once the backends exist: probes of
+	// hosts not made yet would fail and take them down.
+	r, client, backends := lbTopology(t, config.ForwardNAT, `check = "none"`, 8080)
+	cfg, err := config.Parse("health.toml", []byte(lbConfigTOML(config.ForwardNAT, "rr", health, "192.168.46.11:8080", "192.168.46.12:8080")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Reload(cfg); err != nil {
+		t.Fatal(err)
+	}
 	b1 := backends[0]
-	waitHealth(t, r, "192.168.46.11:8080", "up", 5*time.Second)
+	if got := curlVIP(t, client, 2); got["b1"] != 1 || got["b2"] != 1 {
+		t.Fatalf("before any failure, 2 connections went %v", got)
+	}
 
 	b1.srv.Close()
 	took := waitHealth(t, r, "192.168.46.11:8080", "down", 5*time.Second)
@@ -313,8 +324,12 @@ func TestLBBackendRemovedByReload(t *testing.T) {
 	if took := time.Since(start); took > 2*time.Second {
 		t.Errorf("the reset took %v", took)
 	}
-	if n := r.Stats().Drops["lb_backend_gone"]; n == 0 {
-		t.Error("lb_backend_gone not counted")
+	// The counters are published once the batch with the reset is out.
+	for deadline := time.Now().Add(time.Second); r.Stats().Drops["lb_backend_gone"] == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Error("lb_backend_gone not counted")
+			break
+		}
 	}
 	if got := curlVIP(t, client, 2); got[name] != 0 {
 		t.Errorf("new connections after the reload went %v", got)
