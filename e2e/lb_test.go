@@ -8,7 +8,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"net/netip"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/tungate/tungate/config"
 	"github.com/tungate/tungate/e2e/netns"
+	"github.com/tungate/tungate/router/admin"
 )
 
 // End-to-end tests of the load balancer: a client on the WAN side reaches
@@ -259,15 +259,20 @@ func slowGet(t *testing.T, client *Host) (net.Conn, *bufio.Reader, string) {
 	return c, body, strings.TrimSpace(name)
 }
 
-// TestLBDrain: weight 0 takes a backend out of new connections while its
-// long transfer runs to completion.
+// TestLBDrain: weight 0, set through the admin API, takes a backend out
+// of new connections while its long transfer runs to completion.
 func TestLBDrain(t *testing.T) {
 	t.Parallel()
 	r, client, _ := lbTopology(t, config.ForwardNAT, `check = "none"`, 8080)
 	_, body, name := slowGet(t, client)
 	addr := map[string]string{"b1": "192.168.46.11:8080", "b2": "192.168.46.12:8080"}[name]
-	if err := r.SetWeight("web", netip.MustParseAddrPort(addr), 0); err != nil {
+	api := admin.NewClient(r.AdminSocket(t))
+	if err := api.Post("/services/web/backends/"+addr+"/weight", admin.Weight{Weight: 0}, nil); err != nil {
 		t.Fatal(err)
+	}
+	if err := api.Post("/services/web/backends/192.168.46.99:8080/weight", admin.Weight{Weight: 0}, nil); err == nil ||
+		!strings.Contains(err.Error(), "no backend 192.168.46.99:8080") {
+		t.Errorf("weight of a backend that does not exist: %v", err)
 	}
 	if got := curlVIP(t, client, 4); got[name] != 0 {
 		t.Errorf("after draining %s, 4 connections went %v", name, got)

@@ -87,6 +87,26 @@ func TestServiceNAT(t *testing.T) {
 	}
 }
 
+// TestServicePersistence: within the persistence window a client's new
+// flows go to the backend its first one got, whatever rr would say.
+func TestServicePersistence(t *testing.T) {
+	cfg := lbConfig(config.ForwardNAT, "192.168.46.11:8080", "192.168.46.12:8080")
+	cfg.Service[0].Persistence = time.Minute
+	tr := startRouter(t, cfg, nil)
+	for _, client := range []string{"198.18.0.1", "198.18.0.2"} {
+		var first netip.AddrPort
+		for port := uint16(1000); port < 1003; port++ {
+			tr.devs["wan0"].Inject(syn4(client, port, "198.18.0.100", 80))
+			_, dst, _ := tcpOf(t, tr.expect(t, "lan0"))
+			if port == 1000 {
+				first = dst
+			} else if dst != first {
+				t.Errorf("client %s: flow from port %d went to %s, its first to %s", client, port, dst, first)
+			}
+		}
+	}
+}
+
 // TestServiceBackendRemovedByReload: the open flow of a backend that a
 // reload removes ends with a reset to the client, not a blackhole.
 func TestServiceBackendRemovedByReload(t *testing.T) {
