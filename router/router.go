@@ -352,6 +352,21 @@ func (r *Router) Stats() Stats {
 	// stages and those made outside the pipeline (unanswered next hops,
 	// held SYNs) alike.
 	st.ICMP.Sent, st.ICMP.RateLimited = r.icmpLimit.Sent(), r.icmpLimit.Suppressed()
+	st.Conntrack = r.ct.Stats()
+	for i, rule := range s.nat.snat {
+		if rule.table == nil {
+			continue
+		}
+		ts := rule.table.Stats()
+		ns := NATRuleStats{
+			Rule: i + 1, Out: s.ifaces[rule.out].name, Mappings: ts.Mappings, Hosts: ts.Hosts, Held: ts.Held,
+			RefusedQuota: ts.RefusedQuota, RefusedExhausted: ts.RefusedExhausted, RefusedNoAddress: ts.RefusedNoAddress,
+		}
+		for _, a := range ts.Addresses {
+			ns.Ports = append(ns.Ports, NATPortStats{Addr: a.Addr, Proto: protoName(a.Proto), Live: a.Live, Held: a.Held})
+		}
+		st.NAT = append(st.NAT, ns)
+	}
 	return st
 }
 

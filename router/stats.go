@@ -1,8 +1,10 @@
 package router
 
 import (
+	"net/netip"
 	"sync/atomic"
 
+	"github.com/tungate/tungate/router/conntrack"
 	"github.com/tungate/tungate/router/neigh"
 	"github.com/tungate/tungate/router/packet"
 )
@@ -70,6 +72,31 @@ type Stats struct {
 	Drops     map[string]uint64 `json:"drops"`
 	ICMP      ICMPStats         `json:"icmp"`
 	Neighbors neigh.Stats       `json:"neighbors"`
+	Conntrack conntrack.Stats   `json:"conntrack"`
+	// NAT has one entry per [[snat]] rule that translates.
+	NAT []NATRuleStats `json:"nat,omitempty"`
+}
+
+// NATRuleStats is the mapping table of one [[snat]] rule.
+type NATRuleStats struct {
+	Rule     int    `json:"rule"` // its place among the [[snat]] tables, from 1
+	Out      string `json:"out"`
+	Mappings int    `json:"mappings"`
+	Hosts    int    `json:"hosts"` // inside hosts holding ports
+	Held     int    `json:"held"`  // ports held back after their mapping ended (RFC 6888 REQ-8)
+	// Ports is the use of each external address's ports, by protocol.
+	Ports            []NATPortStats `json:"ports,omitempty"`
+	RefusedQuota     uint64         `json:"refused_quota"`
+	RefusedExhausted uint64         `json:"refused_exhausted"`
+	RefusedNoAddress uint64         `json:"refused_no_address"`
+}
+
+// NATPortStats is the port use of one external address for one protocol.
+type NATPortStats struct {
+	Addr  netip.Addr `json:"addr"`
+	Proto string     `json:"proto"`
+	Live  int        `json:"live"`
+	Held  int        `json:"held"`
 }
 
 // InterfaceStats counts what one interface received and sent.

@@ -183,6 +183,15 @@ func printStats(w io.Writer, st router.Stats) {
 	n := st.Neighbors
 	fmt.Fprintf(w, "Neighbors: %d entries, %d queue drops, %d refused (cache full), %d failed, %d invalid messages\n",
 		n.Entries, n.QueueDrops, n.Refused, n.Failed, n.Invalid)
+	ct := st.Conntrack
+	fmt.Fprintf(w, "Conntrack: %d flows, %d made, %d refused (table full), %d expired\n", ct.Entries, ct.Inserted, ct.RefusedFull, ct.Expired)
+	for _, r := range st.NAT {
+		fmt.Fprintf(w, "NAT rule %d (out %s): %d mappings, %d hosts, %d ports held back, refused: %d quota, %d exhausted, %d no address\n",
+			r.Rule, r.Out, r.Mappings, r.Hosts, r.Held, r.RefusedQuota, r.RefusedExhausted, r.RefusedNoAddress)
+		for _, p := range r.Ports {
+			fmt.Fprintf(w, "  %s %s: %d ports in use, %d held back\n", p.Addr, p.Proto, p.Live, p.Held)
+		}
+	}
 }
 
 // reasons prints drop counts as "reason=N ...", sorted by reason, or "-".

@@ -89,10 +89,10 @@ var (
 
 // Stats counts what the table did since it was made.
 type Stats struct {
-	Entries     int    // flows in the table, expired ones not yet reaped included
-	Inserted    uint64 // flows Insert added
-	RefusedFull uint64 // Inserts refused with ErrFull
-	Expired     uint64 // flows removed because their idle timeout passed
+	Entries     int    `json:"entries"`      // flows in the table, expired ones not yet reaped included
+	Inserted    uint64 `json:"inserted"`     // flows Insert added
+	RefusedFull uint64 `json:"refused_full"` // Inserts refused with ErrFull
+	Expired     uint64 `json:"expired"`      // flows removed because their idle timeout passed
 }
 
 // Table is the flow table. It is safe for concurrent use: Lookup, Seen
