@@ -1,6 +1,8 @@
 package router
 
 import (
+	"bytes"
+	"context"
 	"encoding/binary"
 	"net/netip"
 	"sync/atomic"
@@ -180,5 +182,39 @@ func TestFramesForOtherHostsAreDropped(t *testing.T) {
 	tr.expectNone(t, "wan0")
 	if n := tr.Stats().Drops["other_host"]; n != 1 {
 		t.Errorf("other_host drops %d, want 1", n)
+	}
+}
+
+// TestCaptureTAP: a capture of a TAP interface is pcap of whole Ethernet
+// frames (link type 1), the frame the router read first.
+func TestCaptureTAP(t *testing.T) {
+	tr, _ := l2Router(t)
+	var buf bytes.Buffer
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := tr.Capture(context.Background(), "lan0", &buf, 1)
+		done <- err
+	}()
+	req := arpFrame(header.ARPRequest, neigh.MAC{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, "192.168.46.2", "192.168.46.1", neigh.MAC{})
+	deadline := time.After(2 * time.Second)
+	for {
+		tr.devs["lan0"].Inject(req) // until the capture is in place
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			b := buf.Bytes()
+			if len(b) < 24+16+len(req) || binary.LittleEndian.Uint32(b[0:]) != 0xa1b2c3d4 || binary.LittleEndian.Uint32(b[20:]) != 1 {
+				t.Fatalf("not a pcap of Ethernet frames: % x", b[:min(len(b), 24)])
+			}
+			if rec := b[24+16:]; !bytes.Equal(rec, req) || binary.LittleEndian.Uint32(b[24+8:]) != uint32(len(req)) {
+				t.Errorf("record % x, want the frame % x", rec, req)
+			}
+			return
+		case <-time.After(20 * time.Millisecond):
+		case <-deadline:
+			t.Fatal("nothing captured")
+		}
 	}
 }

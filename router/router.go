@@ -96,6 +96,7 @@ type iface struct {
 	name     string
 	queues   []Device
 	counters ifaceCounters
+	captures captures
 }
 
 // New opens the devices and the router's own stack for cfg. Nothing is

@@ -92,6 +92,11 @@ func (w *worker) batch(n int) {
 			bytes += size
 		}
 		c.rxBytes.Add(uint64(bytes))
+		if cs := &w.r.ifaces[w.in].captures; cs.running() {
+			for i := range n {
+				cs.record(w.bufs[i][frameStart(tap) : Headroom+w.sizes[i]])
+			}
+		}
 	}
 	for i := range n {
 		p := &w.pkts[i]
@@ -167,6 +172,11 @@ func (w *worker) flush(s *snapshot) {
 		var bytes int
 		for _, b := range bufs {
 			bytes += len(b) - Headroom
+		}
+		if ifc.captures.running() {
+			for _, b := range bufs {
+				ifc.captures.record(b[frameStart(s.ifaces[i].tap):])
+			}
 		}
 		if _, err := ifc.queues[w.queue%len(ifc.queues)].Write(bufs, Headroom); err != nil {
 			ifc.counters.txErrors.Add(uint64(len(bufs)))

@@ -29,13 +29,11 @@ var commands = map[string]command{
 	"arp":     {"show the neighbor cache (ARP and NDP)", cmdARP},
 	"nat":     {"show the NAT's connection table", cmdNAT},
 	"lb":      {"show the load balancer's services and backends, ipvsadm -Ln --stats style (--rate for rates)", cmdLB},
+	"capture": {"stream what an interface reads and writes as pcap: capture IFACE [-w FILE] [-c N]", cmdCapture},
 	"stats":   {"show interface, stage and drop counters", cmdStats},
 	"reload":  {"make the running router reload its config file", cmdReload},
 	"version": {"print the version and dependency versions", cmdVersion},
 }
-
-// notYet are SPEC commands whose tables this version does not have.
-var notYet = []string{"capture"}
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
@@ -48,12 +46,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	cmd, ok := commands[args[0]]
 	if !ok {
-		for _, n := range notYet {
-			if args[0] == n {
-				fmt.Fprintf(stderr, "tungate %s: not supported yet by this version\n", n)
-				return 2
-			}
-		}
 		fmt.Fprintf(stderr, "tungate: unknown command %q\n\n", args[0])
 		usage(stderr)
 		return 2

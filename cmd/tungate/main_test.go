@@ -30,7 +30,8 @@ func TestCommandLine(t *testing.T) {
 	}{
 		{args: nil, code: 2, stderr: "usage: tungate COMMAND"},
 		{args: []string{"frobnicate"}, code: 2, stderr: `unknown command "frobnicate"`},
-		{args: []string{"capture"}, code: 2, stderr: "tungate capture: not supported yet"},
+		{args: []string{"capture"}, code: 2, stderr: "tungate capture: name the interface"},
+		{args: []string{"capture", "lan0", "-c", "-1"}, code: 2, stderr: "tungate capture: -c must be 0 or more"},
 		{args: []string{"check"}, code: 2, stderr: "takes -c FILE"},
 		{args: []string{"check", "-c", bad}, code: 1, stderr: bad + `:4: interface "lan0": unknown key "bogus"`},
 		{args: []string{"check", "-c", good}, code: 0, stdout: "pipeline: validate -> local -> dnat -> route -> ttl -> snat -> neighbor"},

@@ -5,6 +5,7 @@ package admin
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,6 +16,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -30,6 +32,7 @@ type Backend interface {
 	Stats() router.Stats
 	Services() []router.ServiceInfo
 	SetWeight(service string, backend netip.AddrPort, weight int) error
+	Capture(ctx context.Context, iface string, w io.Writer, count int) (written int, lost uint64, err error)
 }
 
 // Weight is the body of POST /services/{name}/backends/{addr}/weight.
@@ -75,6 +78,7 @@ func Listen(path string, b Backend, reload func() error) (*Server, error) {
 	mux.HandleFunc("GET /services", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, b.Services()) })
 	mux.HandleFunc("POST /reload", s.handleReload)
 	mux.HandleFunc("POST /services/{name}/backends/{addr}/weight", s.handleWeight)
+	mux.HandleFunc("GET /capture", s.handleCapture)
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go s.srv.Serve(ln)
 	return s, nil
@@ -123,6 +127,40 @@ func (s *Server) handleWeight(w http.ResponseWriter, req *http.Request) {
 	writeJSON(w, body)
 }
 
+// handleCapture streams pcap of ?iface=NAME until the client goes away,
+// or ?count=N packets.
+func (s *Server) handleCapture(w http.ResponseWriter, req *http.Request) {
+	count, err := strconv.Atoi(cmp.Or(req.URL.Query().Get("count"), "0"))
+	if err != nil || count < 0 {
+		http.Error(w, "count must be a number of packets, 0 or more", http.StatusBadRequest)
+		return
+	}
+	out := &streamWriter{w: w}
+	_, _, err = s.backend.Capture(req.Context(), req.URL.Query().Get("iface"), out, count)
+	if err != nil && !out.started {
+		http.Error(w, err.Error(), http.StatusNotFound)
+	}
+}
+
+// streamWriter sends each write to the client at once: a capture is
+// read as it happens.
+type streamWriter struct {
+	w       http.ResponseWriter
+	started bool
+}
+
+func (s *streamWriter) Write(b []byte) (int, error) {
+	if !s.started {
+		s.w.Header().Set("Content-Type", "application/vnd.tcpdump.pcap")
+		s.started = true
+	}
+	n, err := s.w.Write(b)
+	if f, ok := s.w.(http.Flusher); ok {
+		f.Flush()
+	}
+	return n, err
+}
+
 // Close stops serving and removes the socket.
 func (s *Server) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -141,18 +179,42 @@ func writeJSON(w http.ResponseWriter, v any) {
 
 // Client talks to a running router's admin socket.
 type Client struct {
-	http *http.Client
+	http   *http.Client // bounded requests
+	stream *http.Client // streams, bounded by their context
 }
 
 // NewClient returns a client for the socket at path.
 func NewClient(path string) *Client {
-	return &Client{http: &http.Client{
-		Timeout: 10 * time.Second,
-		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			var d net.Dialer
-			return d.DialContext(ctx, "unix", path)
-		}},
+	transport := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", path)
 	}}
+	return &Client{
+		http:   &http.Client{Timeout: 10 * time.Second, Transport: transport},
+		stream: &http.Client{Transport: transport},
+	}
+}
+
+// Stream copies the body of GET path to w until it ends or ctx does.
+func (c *Client) Stream(ctx context.Context, path string, w io.Writer) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://tungate"+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.stream.Do(req)
+	if err != nil {
+		return fmt.Errorf("admin socket: %w (is tungate running?)", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<10))
+		return errors.New(strings.TrimSpace(string(body)))
+	}
+	_, err = io.Copy(w, resp.Body)
+	if ctx.Err() != nil {
+		return nil // stopped, as asked
+	}
+	return err
 }
 
 // Get fetches path and decodes its JSON into v (or, with v a *[]byte,
