@@ -301,6 +301,7 @@ func (r *Router) housekeeping() {
 			r.ct.Expire(expireBudget)
 			r.answerHeldSYNs()
 			r.expireFragments()
+			r.checkRefusals(r.now())
 			s := r.snap.Load()
 			for _, t := range s.nat.tables {
 				t.ExpireExplicit()

@@ -61,6 +61,7 @@ type Router struct {
 	pcp    *pcpServer       // while some [[snat]] rule has pcp on; guarded by reloadMu
 	// generations numbers the snapshots (snapshot.gen).
 	generations atomic.Uint64
+	refusals refusalLog // housekeeping's only
 	// ctx ends with the router: the health checks run under it.
 	ctx       context.Context
 	cancel    context.CancelFunc
@@ -208,7 +209,10 @@ func (r *Router) Start() {
 			r.announce(i)
 		}
 	}
-	r.log.Info("router started", "interfaces", len(r.ifaces))
+	for _, ic := range r.snap.Load().cfg.Interface {
+		r.log.Info("interface up", "name", ic.Name, "kind", ic.Kind, "addresses", ic.Addresses)
+	}
+	r.log.Info("router started", "file", r.snap.Load().cfg.File, "interfaces", len(r.ifaces))
 }
 
 // Close stops the readers and closes every device; devices the router
@@ -254,6 +258,9 @@ func (r *Router) Reload(cfg *config.Config) error {
 	}
 	if old.Conntrack != cfg.Conntrack {
 		return fmt.Errorf("%s: reload cannot change [conntrack]; restart tungate", cfg.File)
+	}
+	if old.Router.AdminSocket != cfg.Router.AdminSocket || old.Router.MetricsListen != cfg.Router.MetricsListen {
+		return fmt.Errorf("%s: reload cannot change [router] admin_socket or metrics_listen; restart tungate", cfg.File)
 	}
 	s, err := newSnapshot(r, cfg)
 	if err != nil {

@@ -34,7 +34,9 @@ func cmdRun(args []string, _ io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log := newLogger(cfg.Router.LogLevel)
+	var level slog.LevelVar
+	level.UnmarshalText([]byte(cfg.Router.LogLevel)) // validated by config
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: &level}))
 	r, err := router.New(cfg, router.Options{Logger: log})
 	if err != nil {
 		return err
@@ -47,8 +49,10 @@ func cmdRun(args []string, _ io.Writer) error {
 		}
 		if err != nil {
 			log.Error("reload refused; the running config stays", "file", file, "err", err)
+			return err
 		}
-		return err
+		level.UnmarshalText([]byte(next.Router.LogLevel))
+		return nil
 	}
 	if path := cfg.Router.AdminSocket; path != "" {
 		srv, err := admin.Listen(path, r, reload)
@@ -70,12 +74,6 @@ func cmdRun(args []string, _ io.Writer) error {
 		return nil
 	}
 	return nil
-}
-
-func newLogger(level string) *slog.Logger {
-	var l slog.Level
-	l.UnmarshalText([]byte(level)) // validated by config; info when empty
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
 }
 
 func cmdCheck(args []string, stdout io.Writer) error {
