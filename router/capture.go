@@ -113,13 +113,14 @@ func frameStart(tap bool) int {
 // ends, count packets are written (0: no limit) or w fails. It returns the
 // packets written and how many were lost because w was too slow.
 func (r *Router) Capture(ctx context.Context, name string, w io.Writer, count int) (written int, lost uint64, err error) {
-	i := r.indexOf(name)
-	if i < 0 {
+	s := r.snap.Load()
+	i, ok := s.index[name]
+	if !ok {
 		return 0, 0, fmt.Errorf("no interface %q", name)
 	}
-	ifc := r.ifaces[i]
+	ifc := s.devs[i]
 	linkType := uint32(linkTypeRaw)
-	if r.snap.Load().ifaces[i].tap {
+	if s.ifaces[i].tap {
 		linkType = linkTypeEthernet
 	}
 	if err := writePcapHeader(w, linkType); err != nil {

@@ -181,7 +181,10 @@ func (n neighSender) Fail(iface int, _ netip.Addr, pkts [][]byte) {
 
 // sendFrames writes frames built outside the pipeline to a TAP link.
 func (r *Router) sendFrames(iface int, bufs [][]byte) {
-	ifc := r.ifaces[iface]
+	ifc := r.snap.Load().devs[iface]
+	if ifc == nil {
+		return // removed by a reload meanwhile
+	}
 	if _, err := ifc.queues[0].Write(bufs, Headroom); err != nil {
 		ifc.counters.txErrors.Add(uint64(len(bufs)))
 		return
@@ -249,6 +252,20 @@ func (ra *raSchedule) due(now time.Time, enabled func(int) bool) []int {
 		st.next = now.Add(interval)
 	}
 	return out
+}
+
+// add schedules the RAs of a new TAP interface, the first at now.
+func (ra *raSchedule) add(iface int, now time.Time) {
+	ra.mu.Lock()
+	defer ra.mu.Unlock()
+	ra.state[iface] = &raState{next: now}
+}
+
+// remove forgets an interface a reload closed.
+func (ra *raSchedule) remove(iface int) {
+	ra.mu.Lock()
+	defer ra.mu.Unlock()
+	delete(ra.state, iface)
 }
 
 // solicited brings an interface's next RA forward to answer a Router

@@ -104,18 +104,18 @@ func isICMPProto(proto uint8) bool {
 
 // buildNAT compiles the NAT rules of cfg, reusing the mapping tables of
 // rules that are the same as in the running snapshot.
-func (r *Router) buildNAT(cfg *config.Config) (*natRules, error) {
+func (r *Router) buildNAT(cfg *config.Config, index map[string]int) (*natRules, error) {
 	var old map[string]*nat.Table
 	if s := r.snap.Load(); s != nil {
 		old = s.nat.tables
 	}
 	n := &natRules{forwards: map[forwardKey]forward{}, tables: map[string]*nat.Table{}}
 	for _, f := range cfg.Forward {
-		n.forwards[forwardKey{f.Proto, f.Listen}] = forward{r.indexOf(f.In), f.To}
+		n.forwards[forwardKey{f.Proto, f.Listen}] = forward{index[f.In], f.To}
 	}
 	for i, sc := range cfg.SNAT {
 		if sc.Exempt {
-			n.snat = append(n.snat, &snatRule{out: r.indexOf(sc.Out), from: sc.From, dest: sc.Dest, dports: sc.DPorts})
+			n.snat = append(n.snat, &snatRule{out: index[sc.Out], from: sc.From, dest: sc.Dest, dports: sc.DPorts})
 			continue
 		}
 		rule, key, err := natRule(cfg, sc)
@@ -129,7 +129,7 @@ func (r *Router) buildNAT(cfg *config.Config) (*natRules, error) {
 			}
 		}
 		n.tables[key] = t
-		n.snat = append(n.snat, &snatRule{out: r.indexOf(sc.Out), from: sc.From, dest: sc.Dest, dports: sc.DPorts,
+		n.snat = append(n.snat, &snatRule{out: index[sc.Out], from: sc.From, dest: sc.Dest, dports: sc.DPorts,
 			table: t, hairpin: sc.Hairpin, synICMP: sc.UnsolicitedSYN == config.SYNICMP, pcp: sc.PCP})
 		n.pcp = n.pcp || sc.PCP
 	}

@@ -52,10 +52,11 @@ const (
 
 // Router owns the devices, the tables and the pipeline.
 type Router struct {
-	log    *slog.Logger
-	now    func() time.Time
-	ifaces []*iface
-	local  *local.Stack
+	log     *slog.Logger
+	now     func() time.Time
+	open    func(config.Interface) ([]Device, error)
+	started bool // Start ran; guarded by reloadMu
+	local   *local.Stack
 	neigh  *neigh.Cache
 	ct     *conntrack.Table // flows of the NAT, kept across reloads
 	pcp    *pcpServer       // while some [[snat]] rule has pcp on; guarded by reloadMu
@@ -115,6 +116,7 @@ func New(cfg *config.Config, opt Options) (_ *Router, err error) {
 	r := &Router{
 		log:       opt.Logger,
 		now:       opt.Now,
+		open:      opt.OpenDevice,
 		epoch:     opt.Now(),
 		icmpLimit: icmperr.NewLimiter(icmpRate, icmpBurst, opt.Now),
 		stages:    map[string]*stageCounters{},
@@ -136,22 +138,25 @@ func New(cfg *config.Config, opt Options) (_ *Router, err error) {
 	if r.local, err = local.New(local.Options{Addresses: addresses(cfg), MTU: stackMTU(cfg)}); err != nil {
 		return nil, fmt.Errorf("router's own stack: %w", err)
 	}
-	for _, ic := range cfg.Interface {
-		queues, err := opt.OpenDevice(ic)
+	var devs []*iface
+	defer func() {
 		if err != nil {
-			return nil, fmt.Errorf("interface %q: %w", ic.Name, err)
+			closeDevices(devs)
 		}
-		r.ifaces = append(r.ifaces, &iface{name: ic.Name, queues: queues})
-		if ic.Kind == config.KindTAP {
-			r.ra.state[len(r.ifaces)-1] = &raState{next: opt.Now()}
+	}()
+	for _, ic := range cfg.Interface {
+		d, err := r.openInterface(ic, len(devs))
+		if err != nil {
+			return nil, err
 		}
+		devs = append(devs, d)
 	}
-	s, err := newSnapshot(r, cfg)
+	s, err := newSnapshot(r, cfg, devs)
 	if err != nil {
 		return nil, err
 	}
 	r.snap.Store(s)
-	r.syncStaticNeighbors(nil, cfg)
+	r.syncStaticNeighbors(nil, s)
 	r.commitLB(nil, s)
 	if err := r.servePCP(s); err != nil {
 		return nil, fmt.Errorf("PCP server: %w", err)
@@ -174,21 +179,50 @@ func neighConfig(c config.ARP) neigh.Config {
 	return neigh.Config{Reachable: c.Reachable, Stale: c.Stale, RetryInterval: c.RetryInterval, Retries: c.Retries, Queue: c.Queue, MaxEntries: c.MaxEntries}
 }
 
-// syncStaticNeighbors makes the PERMANENT entries those of cfg: it adds
-// the new ones and removes those that old had and cfg does not.
-func (r *Router) syncStaticNeighbors(old, cfg *config.Config) {
+// openInterface opens the device of ic, which takes interface index i.
+func (r *Router) openInterface(ic config.Interface, i int) (*iface, error) {
+	queues, err := r.open(ic)
+	if err != nil {
+		return nil, fmt.Errorf("interface %q: %w", ic.Name, err)
+	}
+	if ic.Kind == config.KindTAP {
+		r.ra.add(i, r.now())
+	}
+	return &iface{name: ic.Name, queues: queues}, nil
+}
+
+// closeDevices closes the queues of devs (nil entries are gone already);
+// their readers end.
+func closeDevices(devs []*iface) error {
+	var errs []error
+	for _, d := range devs {
+		if d != nil {
+			for _, q := range d.queues {
+				errs = append(errs, q.Close())
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// syncStaticNeighbors makes the PERMANENT entries those of s's config: it
+// adds the new ones and removes those that old had and s does not (on
+// interfaces s keeps: a removed interface's entries are gone with it).
+func (r *Router) syncStaticNeighbors(old, s *snapshot) {
 	keep := map[config.Neighbor]bool{}
-	for _, n := range cfg.Neighbor {
+	for _, n := range s.cfg.Neighbor {
 		n.Line = 0
 		keep[n] = true
-		r.neigh.AddStatic(r.indexOf(n.Dev), n.IP, neigh.MAC(n.MAC))
+		r.neigh.AddStatic(s.index[n.Dev], n.IP, neigh.MAC(n.MAC))
 	}
 	if old == nil {
 		return
 	}
-	for _, n := range old.Neighbor {
-		if n.Line = 0; !keep[n] {
-			r.neigh.RemoveStatic(r.indexOf(n.Dev), n.IP)
+	for _, n := range old.cfg.Neighbor {
+		if i, ok := s.index[n.Dev]; ok && i == old.index[n.Dev] {
+			if n.Line = 0; !keep[n] {
+				r.neigh.RemoveStatic(i, n.IP)
+			}
 		}
 	}
 }
@@ -196,23 +230,28 @@ func (r *Router) syncStaticNeighbors(old, cfg *config.Config) {
 // Start runs one reader per device queue and one for the router's own
 // stack.
 func (r *Router) Start() {
-	for i, ifc := range r.ifaces {
-		for q, dev := range ifc.queues {
-			r.wg.Go(func() { r.readLoop(dev, i, q) })
-		}
-	}
+	r.reloadMu.Lock()
+	defer r.reloadMu.Unlock()
+	r.started = true
+	s := r.snap.Load()
 	r.wg.Go(func() { r.readLoop(r.local, packet.NoInterface, 0) })
 	r.wg.Go(func() { r.readLoop(r.origin, packet.NoInterface, 0) })
 	r.wg.Go(r.housekeeping)
-	for i, ifc := range r.snap.Load().ifaces {
-		if ifc.tap {
-			r.announce(i)
-		}
+	for i := range s.devs {
+		r.bringUp(s, i)
 	}
-	for _, ic := range r.snap.Load().cfg.Interface {
-		r.log.Info("interface up", "name", ic.Name, "kind", ic.Kind, "addresses", ic.Addresses)
+	r.log.Info("router started", "file", s.cfg.File, "interfaces", len(s.index))
+}
+
+// bringUp starts reading interface i of s and announces its addresses.
+func (r *Router) bringUp(s *snapshot, i int) {
+	for q, dev := range s.devs[i].queues {
+		r.wg.Go(func() { r.readLoop(dev, i, q) })
 	}
-	r.log.Info("router started", "file", r.snap.Load().cfg.File, "interfaces", len(r.ifaces))
+	if s.ifaces[i].tap {
+		r.announce(i)
+	}
+	r.log.Info("interface up", "name", s.devs[i].name, "addresses", s.ifaces[i].prefixes)
 }
 
 // Close stops the readers and closes every device; devices the router
@@ -220,10 +259,8 @@ func (r *Router) Start() {
 func (r *Router) Close() error {
 	r.closeOnce.Do(func() { close(r.done) })
 	errs := []error{r.origin.Close()}
-	for _, ifc := range r.ifaces {
-		for _, dev := range ifc.queues {
-			errs = append(errs, dev.Close())
-		}
+	if s := r.snap.Load(); s != nil {
+		errs = append(errs, closeDevices(s.devs))
 	}
 	r.cancel()
 	r.reloadMu.Lock()
@@ -242,14 +279,17 @@ func (r *Router) Close() error {
 	return errors.Join(errs...)
 }
 
-// Reload swaps in cfg: routes, the router's addresses and the pipeline
-// change at once for the next batch. What needs the devices reopened
-// (the set of interfaces, their kind, MTU, fd, netns, peer, offload,
-// queues) is refused, and the running config stays.
-func (r *Router) Reload(cfg *config.Config) error {
+// Reload swaps in cfg: routes, the router's addresses, the rules and the
+// pipeline change at once for the next batch, and interfaces that cfg adds
+// are opened and those it drops closed. Changing an interface that stays
+// other than in its addresses (kind, MTU, fd, netns, peer, offload,
+// queues, MAC) is refused, as are [arp], [conntrack] and [router]
+// changes, and the running config stays.
+func (r *Router) Reload(cfg *config.Config) (err error) {
 	r.reloadMu.Lock()
 	defer r.reloadMu.Unlock()
-	old := r.snap.Load().cfg
+	oldSnap := r.snap.Load()
+	old := oldSnap.cfg
 	if err := sameDevices(old, cfg); err != nil {
 		return err
 	}
@@ -262,16 +302,37 @@ func (r *Router) Reload(cfg *config.Config) error {
 	if old.Router.AdminSocket != cfg.Router.AdminSocket || old.Router.MetricsListen != cfg.Router.MetricsListen {
 		return fmt.Errorf("%s: reload cannot change [router] admin_socket or metrics_listen; restart tungate", cfg.File)
 	}
-	s, err := newSnapshot(r, cfg)
+	devs, added, err := r.reopen(oldSnap, cfg)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			closeDevices(added)
+		}
+	}()
+	s, err := newSnapshot(r, cfg, devs)
 	if err != nil {
 		return err
 	}
 	if err := r.local.SetAddresses(addresses(cfg)); err != nil {
 		return fmt.Errorf("router's own stack: %w", err)
 	}
-	oldSnap := r.snap.Load()
 	r.snap.Store(s)
-	r.syncStaticNeighbors(old, cfg)
+	for i, d := range oldSnap.devs {
+		if d != nil && s.devs[i] == nil {
+			closeDevices([]*iface{d})
+			r.neigh.ForgetLink(i)
+			r.ra.remove(i)
+			r.log.Info("interface down", "name", d.name)
+		}
+	}
+	if r.started {
+		for i := len(oldSnap.devs); i < len(s.devs); i++ {
+			r.bringUp(s, i)
+		}
+	}
+	r.syncStaticNeighbors(oldSnap, s)
 	r.commitLB(oldSnap, s)
 	if err := r.servePCP(s); err != nil {
 		r.log.Error("PCP server", "err", err)
@@ -280,16 +341,42 @@ func (r *Router) Reload(cfg *config.Config) error {
 	return nil
 }
 
-// sameDevices reports, as an error, what cfg changes that a reload cannot.
-func sameDevices(old, cfg *config.Config) error {
-	if len(old.Interface) != len(cfg.Interface) {
-		return fmt.Errorf("reload cannot add or remove interfaces (%d now, %d in %s); restart tungate", len(old.Interface), len(cfg.Interface), cfg.File)
+// reopen works out the devices of cfg from those of s: the interfaces
+// both have keep their devices and indexes; cfg's new ones are opened and
+// appended; s's others leave a nil behind, to be closed once cfg runs.
+func (r *Router) reopen(s *snapshot, cfg *config.Config) (devs, added []*iface, err error) {
+	devs = make([]*iface, len(s.devs))
+	for _, ic := range cfg.Interface {
+		if i, ok := s.index[ic.Name]; ok {
+			devs[i] = s.devs[i]
+		}
 	}
-	for i, o := range old.Interface {
+	for _, ic := range cfg.Interface {
+		if _, ok := s.index[ic.Name]; ok {
+			continue
+		}
+		d, err := r.openInterface(ic, len(devs))
+		if err != nil {
+			closeDevices(added)
+			return nil, nil, err
+		}
+		devs, added = append(devs, d), append(added, d)
+	}
+	return devs, added, nil
+}
+
+// sameDevices reports, as an error, what cfg changes in an interface that
+// it keeps and a reload cannot change.
+func sameDevices(old, cfg *config.Config) error {
+	for _, o := range old.Interface {
+		i := slices.IndexFunc(cfg.Interface, func(n config.Interface) bool { return n.Name == o.Name })
+		if i < 0 {
+			continue // removed: a reload can
+		}
 		n := cfg.Interface[i]
-		if o.Name != n.Name || o.Kind != n.Kind || o.MTU != n.MTU || o.FD != n.FD || o.Netns != n.Netns ||
+		if o.Kind != n.Kind || o.MTU != n.MTU || o.FD != n.FD || o.Netns != n.Netns ||
 			o.Offload != n.Offload || o.Queues != n.Queues || o.MAC != n.MAC || !slices.Equal(o.Peer, n.Peer) {
-			return fmt.Errorf("%s:%d: reload cannot change interface %q other than its addresses; restart tungate", cfg.File, n.Line, o.Name)
+			return fmt.Errorf("%s:%d: reload cannot change interface %q other than its addresses; remove it in one reload and add it back in the next, or restart tungate", cfg.File, n.Line, o.Name)
 		}
 	}
 	return nil
@@ -331,9 +418,12 @@ type NeighborInfo struct {
 // Neighbors is the neighbor cache, ARP and NDP together, sorted by
 // interface and address.
 func (r *Router) Neighbors() []NeighborInfo {
+	s := r.snap.Load()
 	var out []NeighborInfo
 	for _, e := range r.neigh.Entries() {
-		out = append(out, NeighborInfo{IP: e.IP, MAC: e.MAC, State: e.State, Iface: r.ifaces[e.Iface].name, Updated: e.Updated, Queued: e.Queued})
+		if e.Iface < len(s.devs) && s.devs[e.Iface] != nil {
+			out = append(out, NeighborInfo{IP: e.IP, MAC: e.MAC, State: e.State, Iface: s.devs[e.Iface].name, Updated: e.Updated, Queued: e.Queued})
+		}
 	}
 	return out
 }
@@ -341,14 +431,17 @@ func (r *Router) Neighbors() []NeighborInfo {
 // Stats copies the live counters.
 func (r *Router) Stats() Stats {
 	st := Stats{Drops: map[string]uint64{}}
-	for _, ifc := range r.ifaces {
+	s := r.snap.Load()
+	for _, ifc := range s.devs {
+		if ifc == nil {
+			continue
+		}
 		c := &ifc.counters
 		st.Interfaces = append(st.Interfaces, InterfaceStats{
 			Name: ifc.name, RxPackets: c.rxPackets.Load(), RxBytes: c.rxBytes.Load(),
 			TxPackets: c.txPackets.Load(), TxBytes: c.txBytes.Load(), TxErrors: c.txErrors.Load(),
 		})
 	}
-	s := r.snap.Load()
 	for _, name := range s.pipe.names {
 		sc := r.stageCounters(name)
 		st.Stages = append(st.Stages, sc.snapshot(name, st.Drops))
@@ -389,11 +482,6 @@ func (r *Router) stageCounters(name string) *stageCounters {
 		r.stages[name] = sc
 	}
 	return sc
-}
-
-// indexOf is the index of the interface called name, or -1.
-func (r *Router) indexOf(name string) int {
-	return slices.IndexFunc(r.ifaces, func(i *iface) bool { return i.name == name })
 }
 
 func addresses(cfg *config.Config) []netip.Prefix {

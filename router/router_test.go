@@ -331,6 +331,46 @@ func TestReload(t *testing.T) {
 	tr.expect(t, "wan0") // the running config stayed
 }
 
+// TestReloadAddsAndRemovesInterfaces: an interface a reload adds is
+// opened and routes at once; one it removes is closed, its routes go,
+// and the interfaces that stay keep working and keep their flows.
+func TestReloadAddsAndRemovesInterfaces(t *testing.T) {
+	tr := startRouter(t, natConfig(config.EndpointIndependent), nil)
+	tr.devs["lan0"].Inject(udp4{src: "192.168.46.2", dst: "198.18.0.1", ttl: 64, payload: 8, sport: 5000, dpt: 53}.bytes())
+	tr.expect(t, "wan0")
+
+	withLAN1 := natConfig(config.EndpointIndependent)
+	withLAN1.Interface = append(withLAN1.Interface, config.Interface{
+		Name: "lan1", Kind: config.KindTUN, Addresses: prefixes("192.168.47.1/24"), MTU: 1500, FD: -1, Queues: 1,
+	})
+	if err := tr.Reload(withLAN1); err != nil {
+		t.Fatal(err)
+	}
+	toLAN1 := udp4{src: "198.18.0.1", dst: "192.168.47.2", ttl: 64, payload: 8, sport: 53, dpt: 7}.bytes
+	tr.devs["wan0"].Inject(toLAN1())
+	tr.expect(t, "lan1")
+	tr.devs["lan1"].Inject(udp4{src: "192.168.47.2", dst: "198.18.0.1", ttl: 64, payload: 8, sport: 7, dpt: 53}.bytes())
+	tr.expect(t, "wan0")
+
+	lan1 := tr.devs["lan1"]
+	if err := tr.Reload(natConfig(config.EndpointIndependent)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lan1.Write([][]byte{make([]byte, Headroom+1)}, Headroom); err == nil {
+		t.Error("lan1 is still open after the reload that removed it")
+	}
+	tr.devs["wan0"].Inject(toLAN1())
+	icmp4(t, tr.expect(t, "wan0"), "198.18.0.8", "198.18.0.1", header.ICMPv4DstUnreachable, header.ICMPv4NetUnreachable)
+	// The masqueraded flow of lan0 went on through both reloads.
+	tr.devs["wan0"].Inject(udp4{src: "198.18.0.1", dst: "198.18.0.8", ttl: 64, payload: 8, sport: 53, dpt: 5000}.bytes())
+	if in := header.IPv4(tr.expect(t, "lan0")); in.DestinationAddress().String() != "192.168.46.2" {
+		t.Errorf("the reply of the flow made before the reloads went to %s", in.DestinationAddress())
+	}
+	if st := tr.Stats(); len(st.Interfaces) != 2 {
+		t.Errorf("stats show %d interfaces, want lan0 and wan0", len(st.Interfaces))
+	}
+}
+
 // discard is a device that takes every write and never has anything to
 // read, for measuring the pipeline alone.
 type discard struct{ closed chan struct{} }
@@ -354,7 +394,7 @@ func transitWorker(t testing.TB, stages ...string) (w *worker, load func()) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.Close() })
-	w = r.newWorker(r.ifaces[0].queues[0], 0, 0)
+	w = r.newWorker(r.snap.Load().devs[0].queues[0], 0, 0)
 	pkt := udp4{src: "192.168.46.2", dst: "198.18.0.1", ttl: 64, payload: 64}.bytes()
 	load = func() {
 		for i := range w.bufs {
@@ -427,7 +467,7 @@ func masqueradeWorker(t testing.TB, now func() time.Time) *worker {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.Close() })
-	return r.newWorker(r.ifaces[0].queues[0], 0, 0)
+	return r.newWorker(r.snap.Load().devs[0].queues[0], 0, 0)
 }
 
 // natWorker is masqueradeWorker with a batch of packets of one UDP flow

@@ -16,7 +16,12 @@ import (
 // config: built whole on load and reload, then read-only, swapped
 // atomically (STYLE.md §7). Live state (counters, devices) stays in Router.
 type snapshot struct {
-	cfg    *config.Config
+	cfg *config.Config
+	// devs are the interfaces' devices by interface index, which stays an
+	// interface's for its life: a reload that removes one leaves nil in
+	// its place, one that adds one appends it. index names them.
+	devs   []*iface
+	index  map[string]int
 	ifaces []ifaceConfig // by interface index
 	own    map[netip.Addr]bool
 	fib    *route.Table
@@ -69,10 +74,19 @@ func (c *ifaceConfig) solicitSource(target netip.Addr) netip.Addr {
 	return c.v6
 }
 
-func newSnapshot(r *Router, cfg *config.Config) (*snapshot, error) {
-	s := &snapshot{cfg: cfg, own: map[netip.Addr]bool{}, gen: r.generations.Add(1)}
+// newSnapshot compiles cfg over devs, the devices of its interfaces by
+// interface index.
+func newSnapshot(r *Router, cfg *config.Config, devs []*iface) (*snapshot, error) {
+	s := &snapshot{cfg: cfg, devs: devs, index: map[string]int{}, own: map[netip.Addr]bool{}, gen: r.generations.Add(1)}
+	for i, d := range devs {
+		if d != nil {
+			s.index[d.name] = i
+		}
+	}
+	s.ifaces = make([]ifaceConfig, len(devs))
 	var routes []route.Route
-	for i, ic := range cfg.Interface {
+	for _, ic := range cfg.Interface {
+		i := s.index[ic.Name]
 		c := ifaceConfig{name: ic.Name, mtu: ic.MTU, prefixes: ic.Addresses, tap: ic.Kind == config.KindTAP, ra: ic.RouterAdvertisements}
 		if c.tap {
 			c.mac = macOf(ic)
@@ -99,10 +113,10 @@ func newSnapshot(r *Router, cfg *config.Config) (*snapshot, error) {
 			}
 			routes = append(routes, route.Route{To: a.Masked(), Dev: i, Proto: route.Connected})
 		}
-		s.ifaces = append(s.ifaces, c)
+		s.ifaces[i] = c
 	}
 	for _, rc := range cfg.Route {
-		routes = append(routes, route.Route{To: rc.To, Via: rc.Via, Dev: r.indexOf(rc.Dev), Metric: rc.Metric, Proto: route.Static})
+		routes = append(routes, route.Route{To: rc.To, Via: rc.Via, Dev: s.index[rc.Dev], Metric: rc.Metric, Proto: route.Static})
 	}
 	fib, err := route.New(routes)
 	if err != nil {
@@ -112,7 +126,7 @@ func newSnapshot(r *Router, cfg *config.Config) (*snapshot, error) {
 	for _, svc := range cfg.Service {
 		s.own[svc.VIP.Addr()] = true
 	}
-	if s.nat, err = r.buildNAT(cfg); err != nil {
+	if s.nat, err = r.buildNAT(cfg, s.index); err != nil {
 		return nil, err
 	}
 	devOf := func(a netip.Addr) int {

@@ -31,7 +31,8 @@ type reader interface {
 // output groups and counters. Nothing in it is shared.
 type worker struct {
 	r      *Router
-	in     int // interface index, or packet.NoInterface for the local stack
+	name   string // of the interface, or "local", for the log
+	in     int    // interface index, or packet.NoInterface for the local stack
 	queue  int // which queue of in it reads; it writes to the same-numbered queue of the egress
 	bufs   [][]byte
 	sizes  []int
@@ -46,15 +47,22 @@ type worker struct {
 
 func (r *Router) newWorker(src reader, in, queue int) *worker {
 	n := src.BatchSize()
-	w := &worker{r: r, in: in, queue: queue, bufs: make([][]byte, n), sizes: make([]int, n), pkts: make([]packet.Packet, n)}
+	w := &worker{r: r, name: "local", in: in, queue: queue, bufs: make([][]byte, n), sizes: make([]int, n), pkts: make([]packet.Packet, n)}
 	for i := range w.bufs {
 		w.bufs[i] = make([]byte, bufferSize)
 	}
-	w.out = make([][][]byte, len(r.ifaces))
-	for i := range w.out {
-		w.out[i] = make([][]byte, 0, n)
+	if in != packet.NoInterface {
+		w.name = r.snap.Load().devs[in].name
 	}
 	return w
+}
+
+// outputs makes room for an output group per interface of s: a reload
+// may have added interfaces.
+func (w *worker) outputs(s *snapshot) {
+	for len(w.out) < len(s.devs) {
+		w.out = append(w.out, make([][]byte, 0, len(w.bufs)))
+	}
 }
 
 // readLoop reads batches from src until it is closed and takes each
@@ -70,7 +78,7 @@ func (r *Router) readLoop(src reader, in, queue int) {
 			if isClosed(err) {
 				return
 			}
-			r.log.Warn("read failed", "iface", w.name(), "err", err)
+			r.log.Warn("read failed", "iface", w.name, "err", err)
 			time.Sleep(10 * time.Millisecond) // a failing device must not spin a core
 		}
 	}
@@ -80,19 +88,24 @@ func (r *Router) readLoop(src reader, in, queue int) {
 // leaves.
 func (w *worker) batch(n int) {
 	s := w.r.snap.Load()
+	w.outputs(s)
 	from, origin, tap := 0, packet.Forwarded, false
 	if w.in == packet.NoInterface {
 		from, origin = s.pipe.originAt, packet.Local
 	} else {
+		dev := s.devs[w.in]
+		if dev == nil {
+			return // a reload removed the interface; its device is closing
+		}
 		tap = s.ifaces[w.in].tap
-		c := &w.r.ifaces[w.in].counters
+		c := &dev.counters
 		c.rxPackets.Add(uint64(n))
 		var bytes int
 		for _, size := range w.sizes[:n] {
 			bytes += size
 		}
 		c.rxBytes.Add(uint64(bytes))
-		if cs := &w.r.ifaces[w.in].captures; cs.running() {
+		if cs := &dev.captures; cs.running() {
 			for i := range n {
 				cs.record(w.bufs[i][frameStart(tap) : Headroom+w.sizes[i]])
 			}
@@ -168,7 +181,12 @@ func (w *worker) flush(s *snapshot) {
 		if len(bufs) == 0 {
 			continue
 		}
-		ifc := w.r.ifaces[i]
+		ifc := s.devs[i]
+		if ifc == nil {
+			w.counts.outputDrops[packet.ReasonTxError] += uint64(len(bufs))
+			w.out[i] = bufs[:0]
+			continue
+		}
 		var bytes int
 		for _, b := range bufs {
 			bytes += len(b) - Headroom
@@ -189,13 +207,6 @@ func (w *worker) flush(s *snapshot) {
 	}
 	w.spares = 0
 	w.counts.flush(s.pipe.counters, &w.r.link, &w.r.output)
-}
-
-func (w *worker) name() string {
-	if w.in == packet.NoInterface {
-		return "local"
-	}
-	return w.r.ifaces[w.in].name
 }
 
 // isClosed tells the end of a device: every kind of device, and the

@@ -472,6 +472,25 @@ func (c *Cache) RemoveStatic(iface int, ip netip.Addr) bool {
 	return true
 }
 
+// ForgetLink drops every entry of iface, static ones too, with the packets
+// they hold: the interface is gone.
+func (c *Cache) ForgetLink(iface int) {
+	for i := range c.shards {
+		s := &c.shards[i]
+		s.mu.Lock()
+		var keys []key
+		for k := range s.load() {
+			if k.iface == iface {
+				keys = append(keys, k)
+			}
+		}
+		if len(keys) > 0 {
+			c.remove(s, keys...)
+		}
+		s.mu.Unlock()
+	}
+}
+
 // Entries is the cache's content sorted by interface and address.
 func (c *Cache) Entries() []Entry {
 	var out []Entry
