@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"github.com/tungate/tungate/config"
 	"github.com/tungate/tungate/router"
 	"github.com/tungate/tungate/router/admin"
+	"github.com/tungate/tungate/router/metrics"
 )
 
 // loadConfig parses a command's one flag, -c FILE, and loads FILE.
@@ -60,6 +62,15 @@ func cmdRun(args []string, _ io.Writer) error {
 			return fmt.Errorf("admin socket: %w", err)
 		}
 		defer srv.Close()
+	}
+	if addr := cfg.Router.MetricsListen; addr != "" {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		at, err := metrics.Serve(ctx, addr, r)
+		if err != nil {
+			return fmt.Errorf("metrics_listen: %w", err)
+		}
+		log.Info("serving metrics", "url", fmt.Sprintf("http://%s/metrics", at))
 	}
 	r.Start()
 
