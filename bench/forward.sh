@@ -554,7 +554,7 @@ tungate=${TUNGATE:-}
 if [[ $SKIP_TUNGATE != 1 ]]; then
 	if [[ -n $tungate ]]; then
 		[[ -x $tungate ]] || die "TUNGATE=$tungate is not executable"
-	elif (cd "$repo_root" && go build -o "$bindir/tungate" ./cmd/tungate) \
+	elif (cd "$repo_root" && CGO_ENABLED=0 go build -o "$bindir/tungate" ./cmd/tungate) \
 		>"$logdir/tungate-build.log" 2>&1; then
 		tungate=$bindir/tungate
 	else

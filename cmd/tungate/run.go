@@ -8,12 +8,14 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 
 	"github.com/tungate/tungate/config"
 	"github.com/tungate/tungate/router"
 	"github.com/tungate/tungate/router/admin"
+	"github.com/tungate/tungate/router/caps"
 	"github.com/tungate/tungate/router/metrics"
 )
 
@@ -72,6 +74,7 @@ func cmdRun(args []string, _ io.Writer) error {
 		}
 		log.Info("serving metrics", "url", fmt.Sprintf("http://%s/metrics", at))
 	}
+	narrowCapabilities(cfg, log)
 	r.Start()
 
 	sig := make(chan os.Signal, 1)
@@ -85,6 +88,28 @@ func cmdRun(args []string, _ io.Writer) error {
 		return nil
 	}
 	return nil
+}
+
+// narrowCapabilities drops, once the devices, the admin socket and the
+// metrics listener exist, every capability tungate no longer needs: it
+// keeps CAP_NET_ADMIN to open the interfaces a reload adds, and
+// CAP_SYS_ADMIN while some interface lives in a namespace of its own
+// (configuring it there means entering that namespace).
+func narrowCapabilities(cfg *config.Config, log *slog.Logger) {
+	keep := []int{caps.NetAdmin}
+	if slices.ContainsFunc(cfg.Interface, func(ic config.Interface) bool { return ic.Netns != "" }) {
+		keep = append(keep, caps.SysAdmin)
+	}
+	left, err := caps.Keep(keep...)
+	if err != nil {
+		log.Warn("capabilities not narrowed", "err", err)
+		return
+	}
+	names := make([]string, len(left))
+	for i, c := range left {
+		names[i] = caps.Name(c)
+	}
+	log.Info("capabilities narrowed", "kept", names)
 }
 
 func cmdCheck(args []string, stdout io.Writer) error {

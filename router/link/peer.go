@@ -59,7 +59,7 @@ func (d netdev) configure(p Peer) error {
 		}
 		ns = target
 	}
-	h, err := netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
+	h, err := handleIn(ns)
 	if err != nil {
 		return err
 	}
@@ -73,8 +73,22 @@ func (d netdev) configure(p Peer) error {
 	return d.setUp(h, link, p)
 }
 
+// handleIn is a netlink handle in namespace ns. Entering a namespace takes
+// CAP_SYS_ADMIN, so when ns is the one the process is in, the handle is
+// made where it stands: a router with CAP_NET_ADMIN alone sets up its own
+// devices.
+func handleIn(ns netns.NsHandle) (*netlink.Handle, error) {
+	if cur, err := netns.Get(); err == nil {
+		defer cur.Close()
+		if cur.Equal(ns) {
+			return netlink.NewHandle(unix.NETLINK_ROUTE)
+		}
+	}
+	return netlink.NewHandleAt(ns, unix.NETLINK_ROUTE)
+}
+
 func moveLink(from netns.NsHandle, name string, to netns.NsHandle) error {
-	h, err := netlink.NewHandleAt(from, unix.NETLINK_ROUTE)
+	h, err := handleIn(from)
 	if err != nil {
 		return err
 	}
