@@ -57,12 +57,12 @@ type Router struct {
 	open    func(config.Interface) ([]Device, error)
 	started bool // Start ran; guarded by reloadMu
 	local   *local.Stack
-	neigh  *neigh.Cache
-	ct     *conntrack.Table // flows of the NAT, kept across reloads
-	pcp    *pcpServer       // while some [[snat]] rule has pcp on; guarded by reloadMu
+	neigh   *neigh.Cache
+	ct      *conntrack.Table // flows of the NAT, kept across reloads
+	pcp     *pcpServer       // while some [[snat]] rule has pcp on; guarded by reloadMu
 	// generations numbers the snapshots (snapshot.gen).
 	generations atomic.Uint64
-	refusals refusalLog // housekeeping's only
+	refusals    refusalLog // housekeeping's only
 	// ctx ends with the router: the health checks run under it.
 	ctx       context.Context
 	cancel    context.CancelFunc

@@ -33,7 +33,7 @@ type worker struct {
 	r      *Router
 	name   string // of the interface, or "local", for the log
 	in     int    // interface index, or packet.NoInterface for the local stack
-	queue  int // which queue of in it reads; it writes to the same-numbered queue of the egress
+	queue  int    // which queue of in it reads; it writes to the same-numbered queue of the egress
 	bufs   [][]byte
 	sizes  []int
 	pkts   []packet.Packet
