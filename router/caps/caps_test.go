@@ -1,6 +1,7 @@
 package caps
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"strings"
@@ -13,6 +14,8 @@ func TestKeep(t *testing.T) {
 	if os.Getenv("CAPS_TEST_CHILD") == "1" {
 		left, err := Keep(NetAdmin)
 		switch {
+		case errors.Is(err, ErrCgo):
+			os.Stdout.WriteString("cgo\n")
 		case err != nil:
 			os.Stdout.WriteString("error: " + err.Error() + "\n")
 		default:
@@ -34,8 +37,15 @@ func TestKeep(t *testing.T) {
 		t.Fatalf("child: %v\n%s", err, out)
 	}
 	// This package links no cgo (the runtime's cgo comes with packages
-	// such as net), so Keep must work here whatever CGO_ENABLED says.
+	// such as net, and with the race detector), so Keep must work here
+	// whatever CGO_ENABLED says, and refuse under -race.
 	got := string(out)
+	if raceEnabled {
+		if !strings.Contains(got, "cgo") {
+			t.Errorf("with cgo linked (-race), Keep must return ErrCgo; the child said:\n%s", got)
+		}
+		return
+	}
 	// CAP_NET_ADMIN is bit 12: 0x1000. Root may drop from the bounding
 	// set (it has CAP_SETPCAP), so that goes down to it too.
 	for _, want := range []string{"CapInh:\t0000000000001000", "CapPrm:\t0000000000001000", "CapEff:\t0000000000001000", "CapBnd:\t0000000000001000", "CapAmb:\t0000000000000000"} {

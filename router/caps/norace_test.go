@@ -1,0 +1,5 @@
+//go:build !race
+
+package caps
+
+const raceEnabled = false
