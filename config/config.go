@@ -6,9 +6,6 @@
 // ("tungate.toml:12: interface "lan0": unknown key "bogus""); an error that
 // relates several tables, such as a route's next hop and the interfaces,
 // names the tables instead ("tungate.toml: route 2: via ...").
-//
-// The tables of SPEC that this version does not implement yet are refused
-// with an error that says so, never ignored.
 package config
 
 import (
@@ -28,6 +25,7 @@ type Config struct {
 	SNAT      []SNAT
 	Forward   []Forward
 	Service   []Service
+	Filter    Filter
 	Conntrack Conntrack
 	Pipeline  Pipeline
 }
@@ -301,6 +299,48 @@ type Backend struct {
 	// no new flows, the ones it has go on.
 	Weight int
 	Line   int // line of the [[service.backend]] header, for messages
+}
+
+// Filter is [filter] with its [[filter.rule]]s: the stateful filter of
+// the filter stage, for forwarded packets only, like an nftables forward
+// chain. Without the table it is Filter{Policy: FilterAccept}, no rules.
+type Filter struct {
+	Policy string       // FilterAccept (the default) or FilterDrop: for packets no rule matches
+	Rules  []FilterRule // in order; the first that matches decides
+	// Line is the line of [filter], or of what first implies it, such as
+	// a [[filter.rule]] written without it; 0 when absent.
+	Line int
+}
+
+// The values of Filter.Policy and FilterRule.Action.
+const (
+	FilterAccept = "accept"
+	FilterDrop   = "drop"
+	FilterReject = "reject" // ICMP administratively prohibited, or a TCP RST for TCP; not a policy
+)
+
+// FilterRule is one [[filter.rule]]: every key is optional; an absent key
+// matches anything. A packet matches when every key present matches.
+type FilterRule struct {
+	In, Out string // interface names, each an [[interface]]; "" = any
+	// From and To are source and destination prefixes, masked, IPv4 and
+	// IPv6 alike, none listed twice; nil = any, never empty otherwise.
+	// From, To and Proto leave the rule at least one IP family it can
+	// match: "icmp" is IPv4's, "icmpv6" IPv6's.
+	From, To []netip.Prefix
+	// Proto is the IP protocol number, 0..255: the file writes "tcp",
+	// "udp", "icmp", "icmpv6" or the number; -1 = any.
+	Proto int
+	// DPorts are destination ports, in a rule with Proto TCP or UDP only;
+	// nil = any.
+	DPorts PortSet
+	// States are conntrack's view of the packet's flow: some of "new",
+	// "established", "related" and "invalid", none twice; nil = any, never
+	// empty otherwise.
+	States []string
+	Action string // FilterAccept, FilterDrop or FilterReject; required
+	Log    bool   // log the packets the rule matches, rate limited
+	Line   int    // line of the [[filter.rule]] header, for messages
 }
 
 // Conntrack is the [conntrack] table: the connection table's bound and its

@@ -77,7 +77,7 @@ queue = 16
 max_entries = 100
 
 [pipeline]
-stages = ["validate", "local", "dnat", "route", "ttl", "snat", "neighbor"]
+stages = ["validate", "local", "dnat", "route", "filter", "ttl", "snat", "neighbor"]
 
 [[snat]]
 out = "wan0"
@@ -121,6 +121,21 @@ tcp_transitory = "30s"
 tcp_closing = "5m"
 udp = "2m"
 icmp = "1m"
+
+[filter]
+policy = "drop"
+
+[[filter.rule]]
+state = ["established", "related"]
+action = "accept"
+
+[[filter.rule]]
+in = "lan0"
+out = "wan0"
+proto = "tcp"
+dport = "22"
+action = "accept"
+log = true
 `
 
 func TestParseValid(t *testing.T) {
@@ -228,7 +243,15 @@ func TestParseValid(t *testing.T) {
 			UDP:            2 * time.Minute,
 			ICMP:           time.Minute,
 		},
-		Pipeline: Pipeline{Stages: []string{"validate", "local", "dnat", "route", "ttl", "snat", "neighbor"}},
+		Filter: Filter{
+			Policy: FilterDrop,
+			Rules: []FilterRule{
+				{Proto: -1, States: []string{"established", "related"}, Action: FilterAccept, Line: 115},
+				{In: "lan0", Out: "wan0", Proto: 6, DPorts: PortSet{{22, 22}}, Action: FilterAccept, Log: true, Line: 119},
+			},
+			Line: 112,
+		},
+		Pipeline: Pipeline{Stages: []string{"validate", "local", "dnat", "route", "filter", "ttl", "snat", "neighbor"}},
 	}
 	if !reflect.DeepEqual(c, want) {
 		t.Errorf("got  %+v\nwant %+v", c, want)
@@ -511,12 +534,6 @@ stage = []
   {name = "wan0", addresses = ["18.18.18.8/24"], bogus = 1},
 ]`, []string{
 			`tungate.toml:3: interface "wan0": unknown key "bogus"`,
-		}},
-		{"later tables", iface + `
-[filter]
-[[filter.rule]]
-`, []string{
-			"tungate.toml:5: [filter] is not supported yet by this version",
 		}},
 		{"tun keys on a tap, tap keys on a tun", `[[interface]]
 name = "lan0"

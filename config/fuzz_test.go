@@ -181,6 +181,7 @@ func checkConfig(t *testing.T, c *Config) {
 	}
 	checkNAT(t, c, byName)
 	checkServices(t, c)
+	checkFilter(t, c, byName)
 	if probs := checkStages(c.Pipeline.Stages); probs != nil {
 		t.Fatalf("accepted pipeline %v: %v", c.Pipeline.Stages, probs)
 	}
@@ -275,6 +276,45 @@ func checkServices(t *testing.T, c *Config) {
 		}
 		checkHealth(t, s.Health)
 		checkBackends(t, c, s)
+	}
+}
+
+// checkFilter checks what Parse accepted of [filter].
+func checkFilter(t *testing.T, c *Config, byName map[string]*Interface) {
+	f := c.Filter
+	if f.Policy != FilterAccept && f.Policy != FilterDrop || f.Line < 0 || f.Line == 0 && (f.Policy != FilterAccept || f.Rules != nil) {
+		t.Fatalf("accepted filter %+v", f)
+	}
+	if (len(f.Rules) > 0 || f.Policy == FilterDrop) && !slices.Contains(c.Pipeline.Stages, "filter") {
+		t.Fatalf("accepted [filter] without the filter stage: %v", c.Pipeline.Stages)
+	}
+	for _, r := range f.Rules {
+		if r.In != "" && byName[r.In] == nil || r.Out != "" && byName[r.Out] == nil || r.Line < 1 ||
+			r.Action != FilterAccept && r.Action != FilterDrop && r.Action != FilterReject ||
+			r.Proto < -1 || r.Proto > 255 || r.DPorts != nil && r.Proto != int(ProtoTCP) && r.Proto != int(ProtoUDP) ||
+			r.States != nil && len(r.States) == 0 || r.From != nil && len(r.From) == 0 || r.To != nil && len(r.To) == 0 {
+			t.Fatalf("accepted filter rule %+v", r)
+		}
+		for i, pr := range r.DPorts {
+			if pr.Lo < 1 || pr.Lo > pr.Hi || i > 0 && pr.Lo <= r.DPorts[i-1].Hi {
+				t.Fatalf("accepted filter dport %v: %+v", r.DPorts, r)
+			}
+		}
+		for i, s := range r.States {
+			if !slices.Contains(filterStates, s) || slices.Contains(r.States[:i], s) {
+				t.Fatalf("accepted filter state %q: %+v", s, r)
+			}
+		}
+		for _, ps := range [][]netip.Prefix{r.From, r.To} {
+			for i, p := range ps {
+				if !p.IsValid() || p != p.Masked() || p.Addr().Is4In6() || p.Addr().Zone() != "" || slices.Contains(ps[:i], p) {
+					t.Fatalf("accepted filter prefix %s: %+v", p, r)
+				}
+			}
+		}
+		if prefixFamilies(r.From)&prefixFamilies(r.To)&protoFamilies(r.Proto) == 0 {
+			t.Fatalf("accepted a filter rule that can never match: %+v", r)
+		}
 	}
 }
 

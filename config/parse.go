@@ -45,6 +45,7 @@ func Parse(file string, data []byte) (*Config, error) {
 	resolveSNATs(errs, c)
 	resolveForwards(errs, c)
 	resolveServices(errs, c)
+	resolveFilter(errs, c)
 	if err := errs.err(); err != nil {
 		return nil, err
 	}
@@ -62,13 +63,6 @@ func syntaxError(errs *errorList, err error) {
 	errs.errorf(0, "%v", err)
 }
 
-// laterTables are the tables of SPEC that later versions implement. They are
-// an error now rather than ignored: whoever writes [filter] must not get a
-// router that quietly filters nothing.
-var laterTables = []struct{ key, header string }{
-	{"filter", "[filter]"},
-}
-
 // decodeConfig decodes the tables one by one, each checked on its own;
 // checks across tables come after, in Parse, except those reported at a
 // line of one table, which come here while that table is at hand.
@@ -83,14 +77,13 @@ func decodeConfig(root *table) *Config {
 	c.SNAT = decodeSNATs(root.tables("snat"))
 	c.Forward = decodeForwards(root.tables("forward"))
 	c.Service = decodeServices(root.tables("service"))
+	c.Filter = decodeFilter(root.table("filter"))
 	c.Conntrack = decodeConntrack(root.table("conntrack"))
 	pipeline := root.table("pipeline")
 	c.Pipeline.Stages = decodePipeline(pipeline)
 	checkTapNeighbor(pipeline, c.Pipeline.Stages, c.Interface)
 	checkNATStages(pipeline, c)
-	for _, l := range laterTables {
-		root.later(l.key, l.header)
-	}
+	checkFilterStage(pipeline, c)
 	root.unknownKeys()
 	return c
 }

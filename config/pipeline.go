@@ -42,7 +42,7 @@ var stageTable = []stage{
 	{name: "local", implemented: true},
 	{name: "dnat", implemented: true},                  // [[forward]] and [[service]] need it (checkNATStages)
 	{name: "route", implemented: true, required: true}, // without it nothing leaves
-	{name: "filter"},
+	{name: "filter", implemented: true},                // [filter] needs it (checkFilterStage)
 	{name: "ttl", implemented: true},
 	{name: "snat", implemented: true},                  // [[snat]] needs it (checkNATStages)
 	{name: "neighbor", implemented: true, place: last}, // it hands the packet to the device; tap interfaces need it
@@ -54,6 +54,8 @@ var orderRules = []struct{ before, after string }{
 	{"local", "dnat"},     // dnat sees only what the router does not take for itself
 	{"dnat", "route"},     // route the translated destination, not the original
 	{"route", "filter"},   // filter rules match the egress interface route chose
+	{"filter", "ttl"},     // a packet the filter stops gets no Time Exceeded: traceroute learns nothing through it
+	{"filter", "snat"},    // filter rules match the inside source, before masquerade replaces it
 	{"route", "ttl"},      // only forwarded packets lose a hop (RFC 1812 §5.3.1)
 	{"route", "snat"},     // the new source belongs to the egress interface
 	{"route", "neighbor"}, // neighbor resolves the next hop route chose

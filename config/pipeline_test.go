@@ -7,7 +7,7 @@ import (
 )
 
 func TestDefaultStages(t *testing.T) {
-	if want := []string{"validate", "local", "dnat", "route", "ttl", "snat", "neighbor"}; !reflect.DeepEqual(DefaultStages, want) {
+	if want := []string{"validate", "local", "dnat", "route", "filter", "ttl", "snat", "neighbor"}; !reflect.DeepEqual(DefaultStages, want) {
 		t.Errorf("DefaultStages = %v, want %v", DefaultStages, want)
 	}
 	if probs := checkStages(DefaultStages); probs != nil {
@@ -53,11 +53,11 @@ func TestCheckStages(t *testing.T) {
 		{"validate dnat route", nil},
 		{"validate route dnat", []stageProblem{{1, "route must come after dnat"}}},
 		{"validate dnat local route", []stageProblem{{1, "dnat must come after local"}}},
-		{"validate route filter", []stageProblem{{2, `stage "filter" is not supported yet by this version`}}},
-		{"validate filter route", []stageProblem{
-			{1, `stage "filter" is not supported yet by this version`},
-			{1, "filter must come after route"},
-		}},
+		{"validate route filter", nil},
+		{"validate dnat route filter ttl snat neighbor", nil},
+		{"validate filter route", []stageProblem{{1, "filter must come after route"}}},
+		{"validate route ttl filter", []stageProblem{{2, "ttl must come after filter"}}},
+		{"validate route snat filter", []stageProblem{{2, "snat must come after filter"}}},
 		{"validate local route ttl neighbor", nil},
 		{"validate local route neighbor ttl", []stageProblem{{3, "neighbor must come last"}}},
 		{"validate neighbor route", []stageProblem{

@@ -49,7 +49,7 @@ func decodeSNAT(t *table) SNAT {
 		r.From = append(r.From, f.p)
 	}
 	decodePool(t, &r, from)
-	r.Dest = decodeDest(t)
+	r.Dest = decodePrefixes(t, "dest")
 	if s, ok := t.str("dport"); ok {
 		ps, err := parsePortSet(s)
 		if err != nil {
@@ -160,10 +160,10 @@ func decodePool(t *table, r *SNAT, from []fromItem) {
 	checkPool(t, strings.Join(written, ", "), r.Addresses, from)
 }
 
-// decodeDest reads dest, the destinations a rule applies to: masked
-// prefixes; absent is any.
-func decodeDest(t *table) []netip.Prefix {
-	items, _ := t.strs("dest")
+// decodePrefixes reads key, the sources or destinations a rule applies
+// to: masked prefixes, none twice; absent is any.
+func decodePrefixes(t *table, key string) []netip.Prefix {
+	items, _ := t.strs(key)
 	var out []netip.Prefix
 	for _, it := range items {
 		p, err := parseMaskedPrefix(it.s)
@@ -171,7 +171,7 @@ func decodeDest(t *table) []netip.Prefix {
 			err = fmt.Errorf("%s is listed twice", p)
 		}
 		if err != nil {
-			t.errorf(it.line, "dest %v", err)
+			t.errorf(it.line, "%s %v", key, err)
 			continue
 		}
 		out = append(out, p)

@@ -247,13 +247,6 @@ func (t *table) sub(key string) string {
 	return t.path + "." + key
 }
 
-// later reports key, when present, as a feature a later version brings.
-func (t *table) later(key, what string) {
-	if t.has(key) {
-		t.errorf(t.line(key), "%s is not supported yet by this version", what)
-	}
-}
-
 // unknownKeys reports every key no decoder asked for. It runs last, after
 // the decoders have read the table.
 func (t *table) unknownKeys() {

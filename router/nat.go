@@ -241,10 +241,11 @@ type translation struct {
 	src, dst netip.AddrPort
 	slow     bool // never the fast path: a direct flow (newFlow.direct)
 
-	gen      uint64 // the snapshot the egress is of; 0: none yet
-	out      int
-	nextHop  netip.Addr
-	routeUse *atomic.Uint64
+	gen       uint64 // the snapshot the egress is of; 0: none yet
+	out       int
+	nextHop   netip.Addr
+	routeUse  *atomic.Uint64
+	filterHit *ruleCounters // the filter rule that let the flow through, or nil
 }
 
 // remember keeps both directions' translations in a new flow, with the
@@ -254,9 +255,10 @@ func remember(s *snapshot, f *conntrack.Flow, nf *newFlow, reply conntrack.Key, 
 	nf.first[conntrack.Original] = translation{src: ap(reply.Dst, reply.DstPort), dst: ap(reply.Src, reply.SrcPort)}
 	nf.first[conntrack.Reply] = translation{src: ap(orig.Dst, orig.DstPort), dst: ap(orig.Src, orig.SrcPort)}
 	nf.first[conntrack.Original].slow = nf.direct()
-	if p.RouteUse != nil {
+	if p.RouteUse != nil && !p.NoFast {
 		t := &nf.first[conntrack.Original]
 		t.gen, t.out, t.nextHop, t.routeUse = s.gen, p.Out, p.NextHop, p.RouteUse
+		t.filterHit, _ = p.FilterHit.(*ruleCounters)
 	}
 	f.Cache[conntrack.Original].Store(&nf.first[conntrack.Original])
 	f.Cache[conntrack.Reply].Store(&nf.first[conntrack.Reply])
@@ -409,8 +411,11 @@ type snatStage struct {
 
 func (st snatStage) Process(p *packet.Packet) packet.Verdict {
 	r, n := st.r, st.s.nat
-	if r.natIdle(st.s) || icmpError(p) || p.NonFirstFragment {
-		return packet.Continue // translated whole by dnat
+	if r.natIdle(st.s) || icmpError(p) || p.NonFirstFragment || p.Origin == packet.Local {
+		// ICMP errors and later fragments were translated whole by dnat;
+		// the router's own packets, its answers in the name of another
+		// host (a reject's reset) among them, are never masqueraded.
+		return packet.Continue
 	}
 	if f, d := r.flow(p); f != nil {
 		if src, _ := peers(f, d); src != source(p) {
@@ -512,19 +517,22 @@ func (r *Router) track(s *snapshot, p *packet.Packet) bool {
 // snapshot (a reload) has another gen, so its routes are looked up anew.
 func learnEgress(s *snapshot, f *conntrack.Flow, d conntrack.Dir, p *packet.Packet) {
 	t := f.Cache[d].Load().(*translation)
-	if t.gen == s.gen || p.RouteUse == nil {
+	if t.gen == s.gen || p.RouteUse == nil || p.NoFast {
 		return
 	}
 	learned := *t
 	learned.gen, learned.out, learned.nextHop, learned.routeUse = s.gen, p.Out, p.NextHop, p.RouteUse
+	learned.filterHit, _ = p.FilterHit.(*ruleCounters)
 	f.Cache[d].Store(&learned)
 }
 
 // fastStage is the fast path of conntrack (DESIGN.md): a packet of a flow
 // whose egress is known for this snapshot is translated at once, in both
-// addresses, and sent on to the ttl stage, past local, dnat and route,
-// which would decide the same. The pipeline puts it after validate when
-// its stages allow (fastPathFits).
+// addresses, and sent on to the ttl stage, past local, dnat, route and
+// filter, which would decide the same (the filter's verdict is known only
+// for an established flow whose rule did not depend on more, and its rule
+// counts the packet still). The pipeline puts it after validate when its
+// stages allow (fastPathFits).
 type fastStage struct {
 	r *Router
 	s *snapshot
@@ -546,16 +554,20 @@ func (st fastStage) Process(p *packet.Packet) packet.Verdict {
 		xlate.Rewrite(p, t.src, t.dst)
 	}
 	t.routeUse.Add(1)
+	if t.filterHit != nil {
+		t.filterHit.count(p)
+	}
 	p.Out, p.NextHop, p.RouteUse = t.out, t.nextHop, t.routeUse
 	return packet.Skip
 }
 
 // fastPathFits reports whether a pipeline of these stages can have the
-// fast stage: what it stands in for (local, dnat, route) comes right after
-// validate and before ttl, and nothing after ttl needs more than a known
-// flow's packet has (snat finds it translated, neighbor resolves Out's
-// next hop).
+// fast stage: what it stands in for (local, dnat, route, and filter if
+// there) comes right after validate and before ttl, and nothing after ttl
+// needs more than a known flow's packet has (snat finds it translated,
+// neighbor resolves Out's next hop).
 func fastPathFits(names []string) bool {
+	names = slices.DeleteFunc(slices.Clone(names), func(n string) bool { return n == "filter" })
 	return len(names) >= 5 && slices.Equal(names[:5], []string{"validate", "local", "dnat", "route", "ttl"}) &&
 		!slices.ContainsFunc(names[5:], func(n string) bool { return n != "snat" && n != "neighbor" })
 }
@@ -572,6 +584,19 @@ func icmpError(p *packet.Packet) bool {
 		return p.ICMPType < 128 // RFC 4443 §2.1: error messages are types 0 to 127
 	}
 	return false
+}
+
+// quotesFlow reports whether p, an ICMP error, quotes a packet of a known
+// flow, as the error's sender got it (one direction's key reversed) or,
+// once dnat translated the error, as its flow's own sender sent it.
+func (r *Router) quotesFlow(p *packet.Packet) bool {
+	f, e, ok := r.errorFlow(p)
+	if ok || !e.HasPorts {
+		return f != nil
+	}
+	quoted := conntrack.Key{Src: e.Src.Addr(), Dst: e.Dst.Addr(), SrcPort: e.Src.Port(), DstPort: e.Dst.Port(), Proto: e.Proto}
+	f, _ = r.ct.Lookup(quoted)
+	return f != nil
 }
 
 // errorFlow finds the flow an ICMP error is about from the packet it

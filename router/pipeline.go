@@ -51,6 +51,7 @@ var stageBuilders = map[string]func(*Router, *snapshot) Stage{
 	"ttl":      func(r *Router, s *snapshot) Stage { return ttlStage{r: r, s: s} },
 	"neighbor": func(r *Router, s *snapshot) Stage { return neighborStage{r: r, s: s} },
 	"fast":     func(r *Router, s *snapshot) Stage { return fastStage{r: r, s: s} },
+	"filter":   func(r *Router, s *snapshot) Stage { return filterStage{r: r, s: s} },
 }
 
 // pipeline is the ordered list of stages for one snapshot.

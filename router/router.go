@@ -454,6 +454,7 @@ func (r *Router) Stats() Stats {
 	// held SYNs) alike.
 	st.ICMP.Sent, st.ICMP.RateLimited = r.icmpLimit.Sent(), r.icmpLimit.Suppressed()
 	st.Conntrack = r.ct.Stats()
+	st.Filter = s.filter.stats()
 	for i, rule := range s.nat.snat {
 		if rule.table == nil {
 			continue

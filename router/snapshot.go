@@ -27,6 +27,7 @@ type snapshot struct {
 	fib    *route.Table
 	nat    *natRules
 	lb     *lbServices
+	filter *firewall // nil without [filter] rules or a drop policy
 	pipe   *pipeline
 	gen    uint64 // unique to the snapshot, from 1: what a flow's cached egress is of
 }
@@ -138,6 +139,7 @@ func newSnapshot(r *Router, cfg *config.Config, devs []*iface) (*snapshot, error
 	if s.lb, err = r.buildLB(cfg, devOf); err != nil {
 		return nil, err
 	}
+	s.filter = r.buildFirewall(cfg, s.index)
 	if s.pipe, err = buildPipeline(r, s, cfg.Pipeline.Stages); err != nil {
 		return nil, err
 	}

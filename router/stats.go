@@ -75,6 +75,8 @@ type Stats struct {
 	Conntrack conntrack.Stats   `json:"conntrack"`
 	// NAT has one entry per [[snat]] rule that translates.
 	NAT []NATRuleStats `json:"nat,omitempty"`
+	// Filter counts what each [[filter.rule]] matched, the policy first.
+	Filter []FilterRuleStats `json:"filter,omitempty"`
 }
 
 // NATRuleStats is the mapping table of one [[snat]] rule.

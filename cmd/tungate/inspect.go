@@ -183,6 +183,19 @@ func printStats(w io.Writer, st router.Stats) {
 	n := st.Neighbors
 	fmt.Fprintf(w, "Neighbors: %d entries, %d queue drops, %d refused (cache full), %d failed, %d invalid messages\n",
 		n.Entries, n.QueueDrops, n.Refused, n.Failed, n.Invalid)
+	if len(st.Filter) > 0 {
+		fmt.Fprintln(w)
+		tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+		fmt.Fprintln(tw, "Filter rule\tAction\tPackets\tBytes")
+		for _, f := range st.Filter {
+			name := fmt.Sprintf("%d (line %d)", f.Rule, f.Line)
+			if f.Rule == 0 {
+				name = "policy"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\n", name, f.Action, f.Packets, f.Bytes)
+		}
+		tw.Flush()
+	}
 	ct := st.Conntrack
 	fmt.Fprintf(w, "Conntrack: %d flows, %d made, %d refused (table full), %d expired\n", ct.Entries, ct.Inserted, ct.RefusedFull, ct.Expired)
 	for _, r := range st.NAT {

@@ -21,6 +21,8 @@ func TestCommandLine(t *testing.T) {
 		return p
 	}
 	good := write("good.toml", "[[interface]]\nname = \"lan0\"\naddresses = [\"192.168.46.1/24\"]\n\n[conntrack]\nudp = \"1m\"\n")
+	filtered := write("filter.toml", "[[interface]]\nname = \"wan0\"\naddresses = [\"198.18.0.8/24\"]\n"+
+		"[filter]\npolicy = \"drop\"\n[[filter.rule]]\nin = \"wan0\"\nproto = \"tcp\"\ndport = \"22,80\"\nstate = [\"new\"]\naction = \"accept\"\nlog = true\n")
 	bad := write("bad.toml", "[[interface]]\nname = \"lan0\"\naddresses = [\"192.168.46.1/24\"]\nbogus = 1\n")
 	tests := []struct {
 		args   []string
@@ -34,8 +36,9 @@ func TestCommandLine(t *testing.T) {
 		{args: []string{"capture", "lan0", "-c", "-1"}, code: 2, stderr: "tungate capture: -c must be 0 or more"},
 		{args: []string{"check"}, code: 2, stderr: "takes -c FILE"},
 		{args: []string{"check", "-c", bad}, code: 1, stderr: bad + `:4: interface "lan0": unknown key "bogus"`},
-		{args: []string{"check", "-c", good}, code: 0, stdout: "pipeline: validate -> local -> dnat -> route -> ttl -> snat -> neighbor"},
+		{args: []string{"check", "-c", good}, code: 0, stdout: "pipeline: validate -> local -> dnat -> route -> filter -> ttl -> snat -> neighbor"},
 		{args: []string{"check", "-c", good}, code: 0, stdout: "warning: conntrack udp 1m0s is below"},
+		{args: []string{"check", "-c", filtered}, code: 0, stdout: "filter (first match wins, else drop):\n  1  in wan0 proto 6 dport [22 80] state new -> log accept\n"},
 		{args: []string{"routes", "--socket", filepath.Join(dir, "none.sock")}, code: 1, stderr: "is tungate running?"},
 		{args: []string{"version"}, code: 0, stdout: "tungate "},
 	}

@@ -142,7 +142,49 @@ func cmdCheck(args []string, stdout io.Writer) error {
 			fmt.Fprintf(stdout, " dev %s metric %d\n", rt.Dev, rt.Metric)
 		}
 	}
+	if f := cfg.Filter; len(f.Rules) > 0 || f.Policy == config.FilterDrop {
+		fmt.Fprintf(stdout, "\nfilter (first match wins, else %s):\n", f.Policy)
+		for i, r := range f.Rules {
+			fmt.Fprintf(stdout, "  %d  %s\n", i+1, ruleText(r))
+		}
+	}
 	return nil
+}
+
+// ruleText is a filter rule as one line, nftables style: its matches,
+// then its action.
+func ruleText(r config.FilterRule) string {
+	var parts []string
+	add := func(key string, v any) { parts = append(parts, fmt.Sprintf("%s %v", key, v)) }
+	if r.In != "" {
+		add("in", r.In)
+	}
+	if r.Out != "" {
+		add("out", r.Out)
+	}
+	if r.From != nil {
+		add("from", r.From)
+	}
+	if r.To != nil {
+		add("to", r.To)
+	}
+	if r.Proto >= 0 {
+		add("proto", r.Proto)
+	}
+	if r.DPorts != nil {
+		add("dport", r.DPorts)
+	}
+	if r.States != nil {
+		add("state", strings.Join(r.States, ","))
+	}
+	action := r.Action
+	if r.Log {
+		action = "log " + action
+	}
+	if len(parts) == 0 {
+		return action
+	}
+	return strings.Join(parts, " ") + " -> " + action
 }
 
 func cmdReload(args []string, stdout io.Writer) error {

@@ -284,6 +284,9 @@ func tcpAdvance(w uint64, d Dir, fl uint8) (uint64, bool) {
 	return w, renew
 }
 
+// Replied reports whether a packet went in the reply direction.
+func (f *Flow) Replied() bool { return f.word.Load()&seenReply != 0 }
+
 // Owner is what made the flow (Table.Insert's owner).
 func (f *Flow) Owner() Owner { return f.owner }
 

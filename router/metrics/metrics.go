@@ -125,6 +125,9 @@ var (
 	natHeld     = newDesc("nat_ports_held", "Ports of the external address held back after their mapping ended (RFC 6888 REQ-8), by protocol.", "rule", "out", "address", "proto")
 	natRefused  = newDesc("nat_refused_total", "New flows the [[snat]] rule could not map, by cause: quota (the host's port quota), exhausted (no free port), no_address (no external address of the family).", "rule", "out", "cause")
 
+	filterPackets = newDesc("filter_rule_packets_total", "Packets the [[filter.rule]] matched (rule 0: the policy, what no rule matched).", "rule", "action")
+	filterBytes   = newDesc("filter_rule_bytes_total", "Bytes of the packets the [[filter.rule]] matched (rule 0: the policy).", "rule", "action")
+
 	lbConns     = newDesc("lb_backend_connections_total", "Flows the load balancer gave the backend.", "service", "backend")
 	lbInPkts    = newDesc("lb_backend_in_packets_total", "Packets from clients to the backend.", "service", "backend")
 	lbOutPkts   = newDesc("lb_backend_out_packets_total", "Packets from the backend to clients.", "service", "backend")
@@ -206,6 +209,12 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 		counter(natRefused, n.RefusedQuota, rule, n.Out, "quota")
 		counter(natRefused, n.RefusedExhausted, rule, n.Out, "exhausted")
 		counter(natRefused, n.RefusedNoAddress, rule, n.Out, "no_address")
+	}
+
+	for _, f := range st.Filter {
+		rule := strconv.Itoa(f.Rule)
+		counter(filterPackets, f.Packets, rule, f.Action)
+		counter(filterBytes, f.Bytes, rule, f.Action)
 	}
 
 	for _, svc := range c.src.Services() {

@@ -42,6 +42,11 @@ type Packet struct {
 	// Direct is set when a stage chose Out and NextHop itself (a load
 	// balancer's direct routing to a backend's MAC): route keeps them.
 	Direct bool
+	// FilterHit is the filter's counter of the rule that let the packet
+	// through, which a flow's fast path keeps counting; NoFast says the
+	// filter's decision may not stand for the flow's next packets.
+	FilterHit any
+	NoFast    bool
 
 	// The parsed view, valid after validate.
 	Version   uint8 // 4 or 6

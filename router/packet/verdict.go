@@ -66,6 +66,8 @@ const (
 	ReasonFlowRace       // another reader made the same new flow first; the next packet finds it
 	ReasonLBNoBackend    // a new flow to a service none of whose backends may take it (ICMP Port Unreachable sent)
 	ReasonLBBackendGone  // a packet of a flow whose backend a reload removed (TCP: a reset sent)
+	// filter
+	ReasonFiltered // a filter rule (or the policy) dropped or rejected it
 	// route
 	ReasonNoRoute // no route to the destination (ICMP Destination Unreachable sent)
 	// ttl
@@ -102,6 +104,7 @@ var reasonNames = [NumReasons]string{
 	ReasonFlowRace:        "flow_race",
 	ReasonLBNoBackend:     "lb_no_backend",
 	ReasonLBBackendGone:   "lb_backend_gone",
+	ReasonFiltered:        "filtered",
 	ReasonNoRoute:         "no_route",
 	ReasonTTLExceeded:     "ttl_exceeded",
 	ReasonTooBig:          "too_big",

@@ -1,0 +1,99 @@
+package router
+
+import (
+	"net/netip"
+	"slices"
+	"testing"
+
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+
+	"github.com/tungate/tungate/config"
+)
+
+// gatewayConfig is natConfig behind a home gateway's filter: rules, then
+// the one that drops new and invalid packets from the WAN.
+func gatewayConfig(action string, rules ...config.FilterRule) *config.Config {
+	cfg := natConfig(config.EndpointIndependent)
+	cfg.Pipeline.Stages = []string{"validate", "local", "dnat", "route", "filter", "ttl", "snat", "neighbor"}
+	cfg.Filter = config.Filter{Policy: config.FilterAccept, Rules: append(rules, config.FilterRule{
+		In: "wan0", Proto: -1, States: []string{"new", "invalid"}, Action: action,
+	})}
+	return cfg
+}
+
+func filterStats(t *testing.T, tr *testRouter) []FilterRuleStats {
+	t.Helper()
+	return tr.Stats().Filter
+}
+
+// TestFilterHomeGateway: the LAN goes out and its answers come back
+// (established); the WAN cannot open a connection to a LAN address (new),
+// nor send a segment of no connection (invalid); an ICMP error about a
+// LAN flow comes in (related). The counters say which rule did what, the
+// fast stage's packets included.
+func TestFilterHomeGateway(t *testing.T) {
+	tr := startRouter(t, gatewayConfig(config.FilterDrop), nil)
+	out := udp4{src: "192.168.46.2", dst: "198.18.0.1", ttl: 64, payload: 8, sport: 5000, dpt: 53}
+	reply := udp4{src: "198.18.0.1", dst: "198.18.0.8", ttl: 64, payload: 8, sport: 53, dpt: 5000}
+	for range 3 {
+		tr.devs["lan0"].Inject(out.bytes())
+		tr.expect(t, "wan0")
+		tr.devs["wan0"].Inject(reply.bytes())
+		tr.expect(t, "lan0")
+	}
+	// New, and invalid, from the WAN.
+	tr.devs["wan0"].Inject(syn4("198.18.0.1", 4000, "192.168.46.2", 22))
+	tr.devs["wan0"].Inject(tcp4("198.18.0.1", 4000, "192.168.46.2", 22, header.TCPFlagAck, 5, 5))
+	tr.expectNone(t, "lan0")
+	// Related: a router beyond reports the LAN flow's packet expired.
+	quote := udp4{src: "198.18.0.8", dst: "198.18.0.1", ttl: 1, payload: 8, sport: 5000, dpt: 53}.bytes()
+	tr.devs["wan0"].Inject(icmpError4("198.18.0.1", "198.18.0.8", header.ICMPv4TimeExceeded, 0, quote))
+	if in := header.IPv4(tr.expect(t, "lan0")); in.Protocol() != uint8(header.ICMPv4ProtocolNumber) {
+		t.Errorf("the related ICMP error did not come in: %v", in.Protocol())
+	}
+
+	st := filterStats(t, tr)
+	if len(st) != 2 {
+		t.Fatalf("filter stats %+v", st)
+	}
+	// Policy: 3 out, 3 replies (established), the related error.
+	if st[0].Packets != 7 || st[1].Packets != 2 || tr.Stats().Drops["filtered"] != 2 {
+		t.Errorf("policy matched %d packets (want 7), the drop rule %d (want 2), filtered drops %d", st[0].Packets, st[1].Packets, tr.Stats().Drops["filtered"])
+	}
+}
+
+// TestFilterReject: reject refuses a new TCP connection from the WAN with
+// a reset, and anything else with ICMP 3/13.
+func TestFilterReject(t *testing.T) {
+	tr := startRouter(t, gatewayConfig(config.FilterReject), nil)
+	tr.devs["wan0"].Inject(syn4("198.18.0.1", 4000, "192.168.46.2", 22))
+	src, dst, flags := tcpOf(t, tr.expect(t, "wan0"))
+	if src.String() != "192.168.46.2:22" || dst.String() != "198.18.0.1:4000" || flags != header.TCPFlagRst|header.TCPFlagAck {
+		t.Errorf("got %s -> %s %v, want a RST/ACK from 192.168.46.2:22", src, dst, flags)
+	}
+	tr.devs["wan0"].Inject(udp4{src: "198.18.0.1", dst: "192.168.46.2", ttl: 64, payload: 8, sport: 1, dpt: 53}.bytes())
+	icmp4(t, tr.expect(t, "wan0"), "198.18.0.8", "198.18.0.1", header.ICMPv4DstUnreachable, header.ICMPv4AdminProhibited)
+}
+
+// TestFilterPortForward: a forward stays open through an accept rule put
+// before the drop; the rule sees the destination after DNAT.
+func TestFilterPortForward(t *testing.T) {
+	cfg := gatewayConfig(config.FilterDrop, config.FilterRule{
+		In: "wan0", To: prefixes("192.168.46.10/32"), Proto: int(header.TCPProtocolNumber), DPorts: config.PortSet{{Lo: 80, Hi: 80}}, Action: config.FilterAccept,
+	})
+	cfg.Forward = []config.Forward{{In: "wan0", Proto: uint8(header.TCPProtocolNumber),
+		Listen: netip.MustParseAddrPort("198.18.0.8:8080"), To: netip.MustParseAddrPort("192.168.46.10:80")}}
+	tr := startRouter(t, cfg, nil)
+	tr.devs["wan0"].Inject(syn4("198.18.0.1", 4000, "198.18.0.8", 8080))
+	if _, dst, _ := tcpOf(t, tr.expect(t, "lan0")); dst.String() != "192.168.46.10:80" {
+		t.Errorf("forwarded to %s", dst)
+	}
+	tr.devs["wan0"].Inject(syn4("198.18.0.1", 4001, "192.168.46.10", 22))
+	tr.expectNone(t, "lan0")
+	if st := filterStats(t, tr); !slices.EqualFunc(st, []FilterRuleStats{{Action: "accept"}, {Rule: 1, Action: "accept", Packets: 1}, {Rule: 2, Action: "drop", Packets: 1}},
+		func(a, b FilterRuleStats) bool {
+			return a.Rule == b.Rule && a.Action == b.Action && a.Packets == b.Packets
+		}) {
+		t.Errorf("filter stats %+v", st)
+	}
+}
