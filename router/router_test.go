@@ -2,6 +2,7 @@ package router
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"os"
 	"slices"
@@ -454,12 +455,15 @@ func TestNewClosesWhatItOpenedOnError(t *testing.T) {
 
 // masqueradeWorker is a worker reading lan0 of a router on discard
 // devices that masquerades the LAN out of wan0, on the given clock.
-func masqueradeWorker(t testing.TB, now func() time.Time) *worker {
+func masqueradeWorker(t testing.TB, now func() time.Time, more ...func(*config.Config)) *worker {
 	cfg := testConfig()
 	cfg.SNAT = []config.SNAT{{
 		Out: "wan0", From: prefixes("192.168.46.0/24"), Masquerade: true, Ports: config.DefaultSNATPorts,
 		Mapping: config.EndpointIndependent, Filtering: config.EndpointIndependent, PortPreservation: true,
 	}}
+	for _, f := range more {
+		f(cfg)
+	}
 	r, err := New(cfg, Options{Now: now, OpenDevice: func(config.Interface) ([]Device, error) {
 		return []Device{discard{make(chan struct{})}}, nil
 	}})
@@ -551,4 +555,61 @@ func BenchmarkNATNewFlow(b *testing.B) {
 		b.Fatalf("drops: %v", n)
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(w.bufs)), "ns/packet")
+}
+
+// BenchmarkFilter measures a masqueraded UDP flow's packets behind a
+// filter of n rules that the packets match only at the end (each rule a
+// TCP port that is not theirs): the first packets of new flows, which the
+// matcher decides, and the packets of an established flow, which the
+// fast stage decides without the filter, whatever n is.
+func BenchmarkFilter(b *testing.B) {
+	for _, n := range []int{10, 1000, 10000} {
+		withRules := func(cfg *config.Config) {
+			for i := range n - 1 {
+				cfg.Filter.Rules = append(cfg.Filter.Rules, config.FilterRule{Proto: int(header.TCPProtocolNumber),
+					DPorts: config.PortSet{{Lo: uint16(1 + i), Hi: uint16(1 + i)}}, Action: config.FilterDrop})
+			}
+			cfg.Filter.Rules = append(cfg.Filter.Rules, config.FilterRule{Proto: -1, States: []string{"new", "established"}, Action: config.FilterAccept})
+		}
+		b.Run(fmt.Sprintf("rules=%d/new", n), func(b *testing.B) {
+			w := masqueradeWorker(b, nil, withRules)
+			pkt := udp4{src: "192.168.46.2", dst: "198.18.0.1", ttl: 64, payload: 64, sport: 1024, dpt: 53}.bytes()
+			port := uint16(1024)
+			for b.Loop() {
+				for i := range w.bufs {
+					port++
+					ip := header.IPv4(w.bufs[i][Headroom:])
+					copy(ip, pkt)
+					header.UDP(ip.Payload()).SetSourcePort(port)
+					w.sizes[i] = len(pkt)
+				}
+				w.batch(len(w.bufs))
+				if port > 60000 {
+					b.StopTimer()
+					w.r.ct.Flush()
+					port = 1024
+					b.StartTimer()
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(w.bufs)), "ns/packet")
+		})
+		b.Run(fmt.Sprintf("rules=%d/established", n), func(b *testing.B) {
+			w := masqueradeWorker(b, nil, withRules)
+			out := udp4{src: "192.168.46.2", dst: "198.18.0.1", ttl: 64, payload: 64, sport: 5000, dpt: 53}.bytes()
+			reply := udp4{src: "198.18.0.1", dst: "198.18.0.8", ttl: 64, payload: 64, sport: 53, dpt: 5000}.bytes()
+			inject := func(w *worker, pkt []byte, n int) {
+				for i := range n {
+					w.sizes[i] = copy(w.bufs[i][Headroom:], pkt)
+				}
+				w.batch(n)
+			}
+			wan := w.r.newWorker(w.r.snap.Load().devs[1].queues[0], 1, 0)
+			inject(w, out, 1)
+			inject(wan, reply, 1) // established now
+			for b.Loop() {
+				inject(w, out, len(w.bufs))
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(w.bufs)), "ns/packet")
+		})
+	}
 }
