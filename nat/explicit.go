@@ -38,12 +38,19 @@ func (t *Table) Explicit(proto uint8, internal netip.AddrPort, suggested uint16,
 		if suggested != 0 {
 			wish = portWish{suggested, true}
 		}
+		_, wasHeld := t.held.byKey[key]
 		var err error
 		if m, err = t.create(key, internal, netip.AddrPort{}, wish, now); err != nil {
 			return nil, err
 		}
 		if exact && suggested != 0 && m.external.Port() != suggested {
-			t.remove(m, -1) // never used: nobody can have learned its port
+			// A new port is freed at once: nobody can have learned it. One
+			// the endpoint's last mapping left goes back on hold.
+			delay := time.Duration(-1)
+			if wasHeld {
+				delay = t.rule.ReuseDelay
+			}
+			t.remove(m, delay)
 			return nil, ErrPortTaken
 		}
 	} else if exact && suggested != 0 && m.external.Port() != suggested {

@@ -113,3 +113,21 @@ func TestExplicitQuota(t *testing.T) {
 		t.Errorf("second mapping past the quota: err = %v, want ErrQuota", err)
 	}
 }
+
+// TestExplicitRefusalKeepsTheHold: an exact request the endpoint's held
+// port cannot meet leaves that port on hold for it (RFC 6888 REQ-8).
+func TestExplicitRefusalKeepsTheHold(t *testing.T) {
+	tab, _ := newTable(t, masq())
+	m := out(t, tab, udp, "192.168.46.2:5000", "203.0.113.1:53")
+	tab.Release(m, ap("203.0.113.1:53")) // port 5000 held for the endpoint
+	if _, err := tab.Explicit(udp, ap("192.168.46.2:5000"), 6000, true, time.Minute); !errors.Is(err, ErrPortTaken) {
+		t.Fatalf("exact Explicit for 6000 over a held 5000: err = %v, want ErrPortTaken", err)
+	}
+	if s := tab.Stats(); s.Held != 1 || s.Mappings != 0 {
+		t.Errorf("after the refusal: %d held, %d mappings; want the port still held", s.Held, s.Mappings)
+	}
+	if other := out(t, tab, udp, "192.168.46.3:5000", "203.0.113.1:53"); other.External().Port() == 5000 {
+		t.Error("another host got the held port")
+	}
+	checkConsistent(t, tab)
+}

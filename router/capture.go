@@ -29,8 +29,12 @@ const (
 	linkTypeRaw      = 101 // TUN interfaces: IPv4 or IPv6 packets
 )
 
-// captureQueue is how many packets a capture holds for its writer.
-const captureQueue = 4096
+// A capture holds at most captureQueue packets and captureBytes bytes for
+// its writer.
+const (
+	captureQueue = 4096
+	captureBytes = 16 << 20
+)
 
 // captureSnapLen bounds a record: the largest packet a device hands over.
 const captureSnapLen = 65535
@@ -38,6 +42,7 @@ const captureSnapLen = 65535
 // capture is one running capture of an interface.
 type capture struct {
 	queue   chan captured
+	queued  atomic.Int64 // bytes in queue
 	dropped atomic.Uint64
 }
 
@@ -48,8 +53,13 @@ type captured struct {
 
 // offer queues a copy of pkt, or counts it lost when the queue is full.
 func (c *capture) offer(at time.Time, pkt []byte) {
+	if c.queued.Load()+int64(len(pkt)) > captureBytes {
+		c.dropped.Add(1)
+		return
+	}
 	select {
 	case c.queue <- captured{at, slices.Clone(pkt)}:
+		c.queued.Add(int64(len(pkt)))
 	default:
 		c.dropped.Add(1)
 	}
@@ -110,8 +120,9 @@ func frameStart(tap bool) int {
 
 // Capture writes what the interface called name reads and writes to w as
 // pcap, frames with their Ethernet header on a TAP interface, until ctx
-// ends, count packets are written (0: no limit) or w fails. It returns the
-// packets written and how many were lost because w was too slow.
+// ends, count packets are written (0: no limit), w fails or a reload
+// removes the interface. It returns the packets written and how many were
+// lost because w was too slow.
 func (r *Router) Capture(ctx context.Context, name string, w io.Writer, count int) (written int, lost uint64, err error) {
 	s := r.snap.Load()
 	i, ok := s.index[name]
@@ -132,11 +143,18 @@ func (r *Router) Capture(ctx context.Context, name string, w io.Writer, count in
 	if f, ok := w.(interface{ Flush() }); ok {
 		defer f.Flush()
 	}
+	gone := time.NewTicker(time.Second)
+	defer gone.Stop()
 	for count == 0 || written < count {
 		select {
 		case <-ctx.Done():
 			return written, c.dropped.Load(), nil
+		case <-gone.C:
+			if s := r.snap.Load(); i >= len(s.devs) || s.devs[i] != ifc {
+				return written, c.dropped.Load(), fmt.Errorf("interface %q was removed", name)
+			}
 		case p := <-c.queue:
+			c.queued.Add(-int64(len(p.data)))
 			if err := writePcapRecord(w, p); err != nil {
 				return written, c.dropped.Load(), err
 			}

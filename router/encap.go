@@ -38,7 +38,10 @@ var outerID atomic.Uint32
 // would not fit the egress link after the 20 more bytes is answered with
 // Fragmentation Needed for the MTU that leaves room for them, about the
 // inner packet as its sender sent it (RFC 2003 §4: the encapsulator
-// relays the tunnel's MTU to the sender).
+// relays the tunnel's MTU to the sender). The inner TTL stays: the packet
+// was addressed to the VIP, one of the router's own addresses, which sends
+// it on rather than forwards it (as IPVS does), and RFC 2003 §3.1
+// decrements it only when tunneling is part of forwarding.
 func (r *Router) encapsulate(s *snapshot, p *packet.Packet, to netip.Addr) packet.Verdict {
 	rt := s.fib.Lookup(to)
 	if rt == nil {

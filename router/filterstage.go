@@ -115,6 +115,14 @@ func (st filterStage) Process(p *packet.Packet) packet.Verdict {
 	if fw == nil || p.Origin == packet.Local {
 		return packet.Continue
 	}
+	if p.NonFirstFragment && !p.Reassociated {
+		// A later fragment is judged with its datagram: it waits for the
+		// first fragment to pass the filter, and goes with it, or not at
+		// all (nftables reassembles for the same end).
+		if v, _ := r.frags.later(p, r.now(), true); v != packet.Continue {
+			return v
+		}
+	}
 	state := r.connState(p)
 	fp := filter.Packet{In: p.In, Out: p.Out, Src: p.Src, Dst: p.Dst, Proto: p.Proto, State: state}
 	if p.HasPorts && (p.Proto == uint8(header.TCPProtocolNumber) || p.Proto == uint8(header.UDPProtocolNumber)) {
@@ -162,7 +170,7 @@ func (r *Router) connState(p *packet.Packet) filter.State {
 		}
 		return filter.Invalid
 	case p.NonFirstFragment:
-		return filter.Established // its first fragment was filtered
+		return filter.Established // its first fragment passed (Process)
 	case !p.HasPorts:
 		return filter.New // untracked protocols: each packet on its own
 	}

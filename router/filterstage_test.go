@@ -97,3 +97,42 @@ func TestFilterPortForward(t *testing.T) {
 		t.Errorf("filter stats %+v", st)
 	}
 }
+
+// TestFilterFastPathKeepsTheIngress: the fast stage decides for a flow's
+// packets only as they came before: a packet with the flow's addresses
+// arriving on another interface (a spoofed LAN source on the WAN) is
+// judged by the filter again, and its anti-spoofing rule drops it.
+func TestFilterFastPathKeepsTheIngress(t *testing.T) {
+	cfg := gatewayConfig(config.FilterDrop, config.FilterRule{In: "wan0", From: prefixes("192.168.46.0/24"), Proto: -1, Action: config.FilterDrop})
+	tr := startRouter(t, cfg, nil)
+	out := udp4{src: "192.168.46.2", dst: "198.18.0.1", ttl: 64, payload: 8, sport: 5000, dpt: 53}.bytes
+	tr.devs["lan0"].Inject(out())
+	tr.expect(t, "wan0")
+	tr.devs["wan0"].Inject(udp4{src: "198.18.0.1", dst: "198.18.0.8", ttl: 64, payload: 8, sport: 53, dpt: 5000}.bytes())
+	tr.expect(t, "lan0")
+	tr.devs["lan0"].Inject(out()) // established: the fast stage has it now
+	tr.expect(t, "wan0")
+	tr.devs["wan0"].Inject(out()) // the same packet, on the WAN
+	tr.expectNone(t, "wan0")
+	if st := tr.Stats().Filter; st[1].Packets != 1 {
+		t.Errorf("the anti-spoofing rule matched %d packets, want 1", st[1].Packets)
+	}
+}
+
+// TestFilterFragments: a later fragment goes with its datagram: after the
+// first fragment passed, or never, if that one never comes.
+func TestFilterFragments(t *testing.T) {
+	tr := startRouter(t, gatewayConfig(config.FilterDrop), nil)
+	tr.devs["lan0"].Inject(udp4{src: "192.168.46.2", dst: "198.18.0.1", ttl: 64, payload: 8, sport: 5000, dpt: 53}.bytes())
+	tr.expect(t, "wan0")
+	first, second := fragments(t, udp4{src: "198.18.0.1", dst: "198.18.0.8", ttl: 64, payload: 40, sport: 53, dpt: 5000}.bytes())
+	tr.devs["wan0"].Inject(second) // before its first: waits
+	tr.expectNone(t, "lan0")
+	tr.devs["wan0"].Inject(first)
+	tr.expect(t, "lan0")
+	tr.expect(t, "lan0")
+	// An orphan: a later fragment to a LAN host whose first never comes.
+	_, orphan := fragments(t, udp4{src: "198.18.0.1", dst: "192.168.46.2", ttl: 64, payload: 40, sport: 53, dpt: 7}.bytes())
+	tr.devs["wan0"].Inject(orphan)
+	tr.expectNone(t, "lan0")
+}

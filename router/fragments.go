@@ -69,6 +69,7 @@ func (t *fragTracker) later(p *packet.Packet, now time.Time, mayNeedNAT bool) (v
 		if e.src != p.Src || e.dst != p.Dst {
 			xlate.RewriteAddrs(p, e.src, e.dst)
 		}
+		p.Reassociated = true
 		return packet.Continue, e.local
 	case e == nil && !mayNeedNAT:
 		return packet.Continue, false

@@ -323,7 +323,7 @@ func (r *Router) housekeeping() {
 			for _, t := range s.nat.tables {
 				t.ExpireExplicit()
 			}
-			for _, iface := range r.ra.due(r.now(), func(i int) bool { return s.ifaces[i].ra }) {
+			for _, iface := range r.ra.due(r.now(), func(i int) bool { return i < len(s.ifaces) && s.ifaces[i].ra }) {
 				r.sendRA(iface)
 			}
 		}

@@ -78,10 +78,18 @@ type backend struct {
 	checked                config.Health // what monitor probes by
 }
 
-// backendKey names a backend across reloads.
+// backendKey names a backend across reloads: a service that changes its
+// VIP, protocol or method has new backends (its flows could not go on
+// under another method).
 type backendKey struct {
-	service string
-	addr    netip.AddrPort
+	service, method string
+	vip             netip.AddrPort
+	proto           uint8
+	addr            netip.AddrPort
+}
+
+func keyOfBackend(svc *service, addr netip.AddrPort) backendKey {
+	return backendKey{svc.name, svc.method, svc.vip, svc.proto, addr}
 }
 
 // buildLB compiles the services of cfg, reusing the backends the running
@@ -94,7 +102,7 @@ func (r *Router) buildLB(cfg *config.Config, fibDev func(netip.Addr) int) (*lbSe
 		for _, svc := range s.lb.list {
 			oldSvc[svc.name] = svc
 			for _, b := range svc.backends {
-				old[backendKey{svc.name, b.Addr}] = b
+				old[keyOfBackend(svc, b.Addr)] = b
 			}
 		}
 	}
@@ -110,9 +118,10 @@ func (r *Router) buildLB(cfg *config.Config, fibDev func(netip.Addr) int) (*lbSe
 			svc.affinity = lb.NewAffinity(sc.Persistence, affinityLimit, r.now)
 		}
 		for _, bc := range sc.Backends {
-			b := old[backendKey{sc.Name, bc.Address}]
+			b := old[keyOfBackend(svc, bc.Address)]
 			if b == nil {
 				b = &backend{Backend: lb.NewBackend(bc.Address, bc.Weight)}
+				b.svc.Store(svc) // no one sees it before this snapshot runs
 			}
 			svc.backends = append(svc.backends, b)
 			svc.weights = append(svc.weights, bc.Weight)
@@ -127,14 +136,36 @@ func (r *Router) buildLB(cfg *config.Config, fibDev func(netip.Addr) int) (*lbSe
 	return out, nil
 }
 
-// commitLB makes the services of s the running ones: backends of old that
-// s dropped are marked removed and their probes stop; s's backends are
-// probed, by a new monitor where the health settings changed.
-func (r *Router) commitLB(old, s *snapshot) {
+// retireLB marks the backends of old that s drops as removed, before s
+// runs: a packet of one of their flows, under either snapshot, then ends
+// its flow rather than reaching the backend or caching its way there.
+// Their probes stop first, so none marks them healthy again.
+func retireLB(old, s *snapshot) {
 	keep := map[*backend]bool{}
 	for _, svc := range s.lb.list {
-		for i, b := range svc.backends {
+		for _, b := range svc.backends {
 			keep[b] = true
+		}
+	}
+	for _, svc := range old.lb.list {
+		for _, b := range svc.backends {
+			if !keep[b] {
+				if b.monitor != nil {
+					b.monitor.Stop()
+				}
+				b.removed.Store(true)
+				b.Healthy.Store(false) // lb.Affinity forgets its clients
+			}
+		}
+	}
+}
+
+// commitLB makes the services of s the running ones: its backends are
+// probed, by a new monitor where the health settings changed, and take
+// the file's weights.
+func (r *Router) commitLB(s *snapshot) {
+	for _, svc := range s.lb.list {
+		for i, b := range svc.backends {
 			b.svc.Store(svc)
 			b.Weight.Store(int32(svc.weights[i]))
 			if b.monitor != nil && b.checked != svc.health {
@@ -147,20 +178,6 @@ func (r *Router) commitLB(old, s *snapshot) {
 		}
 		if err := svc.rebuild(); err != nil {
 			r.log.Error("scheduler not rebuilt", "service", svc.name, "err", err)
-		}
-	}
-	if old == nil {
-		return
-	}
-	for _, svc := range old.lb.list {
-		for _, b := range svc.backends {
-			if !keep[b] {
-				b.removed.Store(true)
-				b.Healthy.Store(false) // lb.Affinity forgets its clients
-				if b.monitor != nil {
-					b.monitor.Stop()
-				}
-			}
 		}
 	}
 }
@@ -229,6 +246,9 @@ func (svc *service) pick(client netip.AddrPort) *backend {
 		return nil
 	}
 	i := slices.IndexFunc(svc.backends, func(b *backend) bool { return b.Backend == chosen })
+	if i < 0 {
+		return nil // an affinity to a backend a reload just removed
+	}
 	return svc.backends[i]
 }
 

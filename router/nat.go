@@ -242,6 +242,7 @@ type translation struct {
 	slow     bool // never the fast path: a direct flow (newFlow.direct)
 
 	gen       uint64 // the snapshot the egress is of; 0: none yet
+	in        int    // the ingress the decisions were made for (the filter's may depend on it)
 	out       int
 	nextHop   netip.Addr
 	routeUse  *atomic.Uint64
@@ -257,7 +258,7 @@ func remember(s *snapshot, f *conntrack.Flow, nf *newFlow, reply conntrack.Key, 
 	nf.first[conntrack.Original].slow = nf.direct()
 	if p.RouteUse != nil && !p.NoFast {
 		t := &nf.first[conntrack.Original]
-		t.gen, t.out, t.nextHop, t.routeUse = s.gen, p.Out, p.NextHop, p.RouteUse
+		t.gen, t.in, t.out, t.nextHop, t.routeUse = s.gen, p.In, p.Out, p.NextHop, p.RouteUse
 		t.filterHit, _ = p.FilterHit.(*ruleCounters)
 	}
 	f.Cache[conntrack.Original].Store(&nf.first[conntrack.Original])
@@ -521,7 +522,7 @@ func learnEgress(s *snapshot, f *conntrack.Flow, d conntrack.Dir, p *packet.Pack
 		return
 	}
 	learned := *t
-	learned.gen, learned.out, learned.nextHop, learned.routeUse = s.gen, p.Out, p.NextHop, p.RouteUse
+	learned.gen, learned.in, learned.out, learned.nextHop, learned.routeUse = s.gen, p.In, p.Out, p.NextHop, p.RouteUse
 	learned.filterHit, _ = p.FilterHit.(*ruleCounters)
 	f.Cache[d].Store(&learned)
 }
@@ -547,8 +548,8 @@ func (st fastStage) Process(p *packet.Packet) packet.Verdict {
 		return packet.Continue
 	}
 	t := f.Cache[d].Load().(*translation)
-	if t.gen != st.s.gen || t.slow {
-		return packet.Continue
+	if t.gen != st.s.gen || t.slow || t.in != p.In {
+		return packet.Continue // another snapshot, or a packet of the flow from elsewhere
 	}
 	if t.src != source(p) || t.dst != destination(p) {
 		xlate.Rewrite(p, t.src, t.dst)

@@ -149,6 +149,15 @@ func (srv *pcpServer) decide(t *nat.Table, req pcp.Request, client netip.Addr) p
 		return pcpError(pcp.UnsuppProtocol, 0) // ports of other protocols are not ours to map
 	}
 	internal := netip.AddrPortFrom(client, req.InternalPort)
+	key := pcpMapping{t, req.Proto, internal}
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	if old, ok := srv.nonces[key]; ok && req.Version == 2 && req.InternalPort != 0 && t.Lifetime(old.m) > 0 && old.nonce != req.Nonce {
+		// RFC 6887 §11.3: a request for an existing mapping, to renew or
+		// to delete it, with another nonce is another client's, and is
+		// refused NOT_AUTHORIZED.
+		return pcpError(pcp.NotAuthorized, 0)
+	}
 	if req.Lifetime == 0 {
 		// RFC 6887 §15: a lifetime of 0 deletes; port 0 deletes all of
 		// the client's mappings of the protocol.
@@ -158,14 +167,6 @@ func (srv *pcpServer) decide(t *nat.Table, req pcp.Request, client netip.Addr) p
 	}
 	if req.InternalPort == 0 {
 		return pcpError(pcp.UnsuppProtocol, 0) // all ports of a protocol: not granted
-	}
-	key := pcpMapping{t, req.Proto, internal}
-	srv.mu.Lock()
-	defer srv.mu.Unlock()
-	if old, ok := srv.nonces[key]; ok && t.Lifetime(old.m) > 0 && req.Version == 2 && old.nonce != req.Nonce {
-		// RFC 6887 §11.3: a request for an existing mapping with another
-		// nonce is another client's, and is refused NOT_AUTHORIZED.
-		return pcpError(pcp.NotAuthorized, 0)
 	}
 	lifetime := min(time.Duration(req.Lifetime)*time.Second, pcpMaxLifetime)
 	m, err := t.Explicit(req.Proto, internal, req.External.Port(), req.PreferFailure, lifetime)
@@ -177,15 +178,15 @@ func (srv *pcpServer) decide(t *nat.Table, req pcp.Request, client netip.Addr) p
 	case err != nil:
 		return pcpError(pcp.NoResources, 0)
 	}
-	srv.nonces[key] = pcpNonce{req.Nonce, m}
+	if req.Version == 2 { // NAT-PMP has no nonce: it neither owns nor takes a mapping from PCP's
+		srv.nonces[key] = pcpNonce{req.Nonce, m}
+	}
 	srv.prune()
 	return pcp.Reply{Lifetime: uint32(lifetime / time.Second), External: m.External()}
 }
 
-// forget drops the nonces of the mappings a deletion ends.
+// forget drops the nonces of the mappings a deletion ends. srv.mu is held.
 func (srv *pcpServer) forget(t *nat.Table, proto uint8, internal netip.AddrPort) {
-	srv.mu.Lock()
-	defer srv.mu.Unlock()
 	for k := range srv.nonces {
 		if k.table == t && k.proto == proto && k.internal.Addr() == internal.Addr() && (internal.Port() == 0 || k.internal == internal) {
 			delete(srv.nonces, k)

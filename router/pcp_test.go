@@ -120,6 +120,8 @@ func TestPCPMap(t *testing.T) {
 		{"other nonce", pcpMap("192.168.46.2", 2, 6000, 0, 600), 2},
 		// RFC 6887 §8.1: the client's address field is not the source.
 		{"address mismatch", pcpMap("192.168.46.3", 1, 6000, 0, 600), 12},
+		// Nor may another nonce delete it.
+		{"delete with other nonce", pcpMap("192.168.46.2", 2, 6000, 0, 0), 2},
 	} {
 		if resp := tr.ask(t, tt.req); len(resp) < 4 || resp[3] != tt.want {
 			t.Errorf("%s: response % x, want result %d", tt.name, resp, tt.want)

@@ -24,7 +24,7 @@ func TestRefusalsLogged(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.Close() })
-	w := r.newWorker(r.snap.Load().devs[0].queues[0], 0, 0)
+	w := r.newWorker(r.snap.Load().devs[0].queues[0], "lan0", 0, 0)
 	send := func(sport uint16) {
 		pkt := udp4{src: "192.168.46.2", dst: "198.18.0.1", ttl: 64, payload: 8, sport: sport, dpt: 53}.bytes()
 		w.sizes[0] = copy(w.bufs[0][Headroom:], pkt)

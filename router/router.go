@@ -145,7 +145,7 @@ func New(cfg *config.Config, opt Options) (_ *Router, err error) {
 		}
 	}()
 	for _, ic := range cfg.Interface {
-		d, err := r.openInterface(ic, len(devs))
+		d, err := r.openInterface(ic)
 		if err != nil {
 			return nil, err
 		}
@@ -157,7 +157,7 @@ func New(cfg *config.Config, opt Options) (_ *Router, err error) {
 	}
 	r.snap.Store(s)
 	r.syncStaticNeighbors(nil, s)
-	r.commitLB(nil, s)
+	r.commitLB(s)
 	if err := r.servePCP(s); err != nil {
 		return nil, fmt.Errorf("PCP server: %w", err)
 	}
@@ -179,14 +179,11 @@ func neighConfig(c config.ARP) neigh.Config {
 	return neigh.Config{Reachable: c.Reachable, Stale: c.Stale, RetryInterval: c.RetryInterval, Retries: c.Retries, Queue: c.Queue, MaxEntries: c.MaxEntries}
 }
 
-// openInterface opens the device of ic, which takes interface index i.
-func (r *Router) openInterface(ic config.Interface, i int) (*iface, error) {
+// openInterface opens the device of ic.
+func (r *Router) openInterface(ic config.Interface) (*iface, error) {
 	queues, err := r.open(ic)
 	if err != nil {
 		return nil, fmt.Errorf("interface %q: %w", ic.Name, err)
-	}
-	if ic.Kind == config.KindTAP {
-		r.ra.add(i, r.now())
 	}
 	return &iface{name: ic.Name, queues: queues}, nil
 }
@@ -234,8 +231,8 @@ func (r *Router) Start() {
 	defer r.reloadMu.Unlock()
 	r.started = true
 	s := r.snap.Load()
-	r.wg.Go(func() { r.readLoop(r.local, packet.NoInterface, 0) })
-	r.wg.Go(func() { r.readLoop(r.origin, packet.NoInterface, 0) })
+	r.wg.Go(func() { r.readLoop(r.local, "local", packet.NoInterface, 0) })
+	r.wg.Go(func() { r.readLoop(r.origin, "origin", packet.NoInterface, 0) })
 	r.wg.Go(r.housekeeping)
 	for i := range s.devs {
 		r.bringUp(s, i)
@@ -243,15 +240,21 @@ func (r *Router) Start() {
 	r.log.Info("router started", "file", s.cfg.File, "interfaces", len(s.index))
 }
 
-// bringUp starts reading interface i of s and announces its addresses.
+// bringUp starts reading interface i of s, announces its addresses and
+// schedules its router advertisements. s is the running snapshot.
 func (r *Router) bringUp(s *snapshot, i int) {
-	for q, dev := range s.devs[i].queues {
-		r.wg.Go(func() { r.readLoop(dev, i, q) })
+	d := s.devs[i]
+	if d == nil {
+		return // removed by a reload before Start
+	}
+	for q, dev := range d.queues {
+		r.wg.Go(func() { r.readLoop(dev, d.name, i, q) })
 	}
 	if s.ifaces[i].tap {
+		r.ra.add(i, r.now())
 		r.announce(i)
 	}
-	r.log.Info("interface up", "name", s.devs[i].name, "addresses", s.ifaces[i].prefixes)
+	r.log.Info("interface up", "name", d.name, "addresses", s.ifaces[i].prefixes)
 }
 
 // Close stops the readers and closes every device; devices the router
@@ -318,6 +321,7 @@ func (r *Router) Reload(cfg *config.Config) (err error) {
 	if err := r.local.SetAddresses(addresses(cfg)); err != nil {
 		return fmt.Errorf("router's own stack: %w", err)
 	}
+	retireLB(oldSnap, s)
 	r.snap.Store(s)
 	for i, d := range oldSnap.devs {
 		if d != nil && s.devs[i] == nil {
@@ -333,7 +337,7 @@ func (r *Router) Reload(cfg *config.Config) (err error) {
 		}
 	}
 	r.syncStaticNeighbors(oldSnap, s)
-	r.commitLB(oldSnap, s)
+	r.commitLB(s)
 	if err := r.servePCP(s); err != nil {
 		r.log.Error("PCP server", "err", err)
 	}
@@ -355,7 +359,7 @@ func (r *Router) reopen(s *snapshot, cfg *config.Config) (devs, added []*iface, 
 		if _, ok := s.index[ic.Name]; ok {
 			continue
 		}
-		d, err := r.openInterface(ic, len(devs))
+		d, err := r.openInterface(ic)
 		if err != nil {
 			closeDevices(added)
 			return nil, nil, err

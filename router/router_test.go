@@ -395,7 +395,7 @@ func transitWorker(t testing.TB, stages ...string) (w *worker, load func()) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.Close() })
-	w = r.newWorker(r.snap.Load().devs[0].queues[0], 0, 0)
+	w = r.newWorker(r.snap.Load().devs[0].queues[0], "lan0", 0, 0)
 	pkt := udp4{src: "192.168.46.2", dst: "198.18.0.1", ttl: 64, payload: 64}.bytes()
 	load = func() {
 		for i := range w.bufs {
@@ -471,7 +471,7 @@ func masqueradeWorker(t testing.TB, now func() time.Time, more ...func(*config.C
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { r.Close() })
-	return r.newWorker(r.snap.Load().devs[0].queues[0], 0, 0)
+	return r.newWorker(r.snap.Load().devs[0].queues[0], "lan0", 0, 0)
 }
 
 // natWorker is masqueradeWorker with a batch of packets of one UDP flow
@@ -603,7 +603,7 @@ func BenchmarkFilter(b *testing.B) {
 				}
 				w.batch(n)
 			}
-			wan := w.r.newWorker(w.r.snap.Load().devs[1].queues[0], 1, 0)
+			wan := w.r.newWorker(w.r.snap.Load().devs[1].queues[0], "wan0", 1, 0)
 			inject(w, out, 1)
 			inject(wan, reply, 1) // established now
 			for b.Loop() {

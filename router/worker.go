@@ -45,14 +45,11 @@ type worker struct {
 	counts batchCounters
 }
 
-func (r *Router) newWorker(src reader, in, queue int) *worker {
+func (r *Router) newWorker(src reader, name string, in, queue int) *worker {
 	n := src.BatchSize()
-	w := &worker{r: r, name: "local", in: in, queue: queue, bufs: make([][]byte, n), sizes: make([]int, n), pkts: make([]packet.Packet, n)}
+	w := &worker{r: r, name: name, in: in, queue: queue, bufs: make([][]byte, n), sizes: make([]int, n), pkts: make([]packet.Packet, n)}
 	for i := range w.bufs {
 		w.bufs[i] = make([]byte, bufferSize)
-	}
-	if in != packet.NoInterface {
-		w.name = r.snap.Load().devs[in].name
 	}
 	return w
 }
@@ -67,8 +64,8 @@ func (w *worker) outputs(s *snapshot) {
 
 // readLoop reads batches from src until it is closed and takes each
 // through the pipeline.
-func (r *Router) readLoop(src reader, in, queue int) {
-	w := r.newWorker(src, in, queue)
+func (r *Router) readLoop(src reader, name string, in, queue int) {
+	w := r.newWorker(src, name, in, queue)
 	for {
 		n, err := src.Read(w.bufs, w.sizes, Headroom)
 		if n > 0 {

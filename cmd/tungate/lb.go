@@ -63,10 +63,18 @@ func rates(before, later []router.ServiceInfo) []router.ServiceInfo {
 			was[key{s.Name, b.Address.String()}] = b.Counters
 		}
 	}
+	// Saturating: a counter may go back, when a reload makes a backend
+	// anew between the samples.
+	sub := func(a, b uint64) uint64 {
+		if a < b {
+			return 0
+		}
+		return a - b
+	}
 	minus := func(c router.Counters, k key) router.Counters {
 		o := was[k]
-		return router.Counters{Conns: c.Conns - o.Conns, InPkts: c.InPkts - o.InPkts, OutPkts: c.OutPkts - o.OutPkts,
-			InBytes: c.InBytes - o.InBytes, OutBytes: c.OutBytes - o.OutBytes}
+		return router.Counters{Conns: sub(c.Conns, o.Conns), InPkts: sub(c.InPkts, o.InPkts), OutPkts: sub(c.OutPkts, o.OutPkts),
+			InBytes: sub(c.InBytes, o.InBytes), OutBytes: sub(c.OutBytes, o.OutBytes)}
 	}
 	for i := range later {
 		s := &later[i]

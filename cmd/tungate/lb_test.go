@@ -18,4 +18,8 @@ func TestRates(t *testing.T) {
 	if got[0].Counters != want || got[0].Backends[0].Counters != want {
 		t.Errorf("rates = %+v / %+v, want %+v for both", got[0].Counters, got[0].Backends[0].Counters, want)
 	}
+	// A backend made anew between the samples counts from zero again.
+	if got := rates(sample(10, 100), sample(2, 20)); got[0].Counters != (router.Counters{}) {
+		t.Errorf("rates of counters that went back = %+v, want zeros", got[0].Counters)
+	}
 }

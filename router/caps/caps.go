@@ -33,8 +33,9 @@ const (
 	SysAdmin = unix.CAP_SYS_ADMIN // enter a network namespace (interfaces with netns)
 )
 
-// Keep reduces every thread's permitted, effective and inheritable sets
-// to keep (those of them the process has), clears the ambient set, and,
+// Keep reduces every thread's permitted and effective sets to keep (those
+// of them the process has), empties the inheritable and ambient sets (what
+// tungate runs needs nothing), and,
 // when the process may (CAP_SETPCAP), drops the others from the bounding
 // set too, so that nothing it runs gets them back. It returns the
 // capabilities left effective.
@@ -70,7 +71,7 @@ func Keep(keep ...int) (left []int, err error) {
 	}
 	for i := range data {
 		set := data[i].Permitted & want[i]
-		data[i] = unix.CapUserData{Effective: set, Permitted: set, Inheritable: set}
+		data[i] = unix.CapUserData{Effective: set, Permitted: set}
 	}
 	if _, _, e := syscall.AllThreadsSyscall(unix.SYS_CAPSET, uintptr(unsafe.Pointer(&hdr)), uintptr(unsafe.Pointer(&data[0])), 0); e != 0 {
 		return nil, fmt.Errorf("caps: capset: %w", e)

@@ -58,6 +58,9 @@ type Packet struct {
 	Fragment         bool
 	NonFirstFragment bool
 	FragID           uint32 // the datagram's Identification, for fragments
+	// Reassociated marks a later fragment matched to its datagram's
+	// first fragment, which has left the pipeline.
+	Reassociated bool
 
 	// The transport view, valid when HasPorts: TCP and UDP ports, or for
 	// ICMP echo requests and replies the identifier in both (RFC 5508
