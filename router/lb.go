@@ -64,8 +64,8 @@ const affinityLimit = 1 << 16
 type scheduled struct{ lb.Scheduler }
 
 // backend is a real server of a service. A reload that keeps the service
-// and the backend's address keeps the backend, with its flows, counters
-// and health.
+// (backendKey) and the backend's address keeps the backend, with its
+// flows, counters and health.
 type backend struct {
 	*lb.Backend
 	svc     atomic.Pointer[service] // the service of the running snapshot
@@ -93,8 +93,8 @@ func keyOfBackend(svc *service, addr netip.AddrPort) backendKey {
 }
 
 // buildLB compiles the services of cfg, reusing the backends the running
-// snapshot has under the same service name and address. It changes
-// nothing that is running: commitLB does, once the snapshot is in.
+// snapshot has for the same service and address (backendKey). It changes
+// nothing that is running: retireLB and commitLB do, around the swap.
 func (r *Router) buildLB(cfg *config.Config, fibDev func(netip.Addr) int) (*lbServices, error) {
 	old := map[backendKey]*backend{}
 	oldSvc := map[string]*service{}
