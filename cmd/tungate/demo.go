@@ -72,6 +72,20 @@ forward = "nat"
   address = "192.168.47.11:80"
   [[service.backend]]
   address = "192.168.48.12:80"
+
+# A home gateway's filter: the WAN reaches the service, and opens nothing
+# else inward; it hears at once that it may not.
+[filter]
+[[filter.rule]]
+in = "%[2]s"
+to = ["192.168.47.0/24", "192.168.48.0/24"]
+proto = "tcp"
+dport = "80"
+action = "accept"
+[[filter.rule]]
+in = "%[2]s"
+state = ["new", "invalid"]
+action = "reject"
 `
 
 func cmdDemo(args []string, stdout io.Writer) error {
@@ -141,6 +155,13 @@ func cmdDemo(args []string, stdout io.Writer) error {
 		{"ping the router's WAN address 198.18.0.8 from the LAN host", inNetns(ctx, lanNS, "ping", "-c", "2", "-i", "0.2", "-W", "2", "198.18.0.8")},
 		{"HTTP GET http://198.18.0.1/ from the LAN host (the server sees tungate's 198.18.0.8)", func() (string, error) { return httpGet(ctx, lanNS, "http://198.18.0.1/") }},
 		{"traceroute -n 198.18.0.1 from the LAN host (tungate is hop 1)", inNetns(ctx, lanNS, "traceroute", "-n", "-q", "1", "-w", "2", "198.18.0.1")},
+		{"ping 192.168.46.2 (the LAN host) from the WAN server: the filter rejects it", func() (string, error) {
+			out, err := inNetns(ctx, wanNS, "ping", "-c", "1", "-W", "2", "192.168.46.2")()
+			if err == nil {
+				return out, errors.New("the WAN reached the LAN host through the filter")
+			}
+			return out, nil
+		}},
 		{"4 x HTTP GET http://198.18.0.100/ (the service) from the WAN server: round robin over the backends", func() (string, error) {
 			var out strings.Builder
 			for range 4 {
