@@ -144,6 +144,7 @@ func cmdDemo(args []string, stdout io.Writer) error {
 	}
 
 	fmt.Fprintf(stdout, "tungate demo: LAN host (netns %s) 192.168.46.2 -- tungate -- WAN server (netns %s) 198.18.0.1\n", lanNS, wanNS)
+	fmt.Fprintf(stdout, "              service 198.18.0.100:80 on tungate -- backends (netns %s, %s) 192.168.47.11, 192.168.48.12\n", backendNS[0], backendNS[1])
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	steps := []struct {
