@@ -1,13 +1,17 @@
 package router
 
 import (
+	"bytes"
+	"log/slog"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 
 	"github.com/tungate/tungate/config"
+	"github.com/tungate/tungate/router/link"
 )
 
 // gatewayConfig is natConfig behind a home gateway's filter: rules, then
@@ -135,4 +139,33 @@ func TestFilterFragments(t *testing.T) {
 	_, orphan := fragments(t, udp4{src: "198.18.0.1", dst: "192.168.46.2", ttl: 64, payload: 40, sport: 53, dpt: 7}.bytes())
 	tr.devs["wan0"].Inject(orphan)
 	tr.expectNone(t, "lan0")
+}
+
+// TestFilterLog: a rule with log = true logs what it matches, a line a
+// second at most.
+func TestFilterLog(t *testing.T) {
+	cfg := gatewayConfig(config.FilterDrop)
+	cfg.Filter.Rules[0].Log = true
+	var logs bytes.Buffer
+	devs := map[string]*link.Memory{}
+	r, err := New(cfg, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil)), OpenDevice: func(ic config.Interface) ([]Device, error) {
+		devs[ic.Name] = link.NewMemory(ic.Name, 64)
+		return []Device{devs[ic.Name]}, nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	w := r.newWorker(devs["wan0"], "wan0", 1, 0)
+	for port := range uint16(3) {
+		pkt := syn4("198.18.0.1", 4000+port, "192.168.46.2", 22)
+		w.sizes[0] = copy(w.bufs[0][Headroom:], pkt)
+		w.batch(1)
+	}
+	if n := strings.Count(logs.String(), "filter rule matched"); n != 1 || !strings.Contains(logs.String(), "action=drop") || !strings.Contains(logs.String(), "state=new") {
+		t.Errorf("3 matches within a second logged %d lines, want 1 naming the action and state:\n%s", n, logs.String())
+	}
+	if st := r.Stats().Filter; st[1].Packets != 3 {
+		t.Errorf("the rule counted %d packets, want 3", st[1].Packets)
+	}
 }
