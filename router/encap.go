@@ -33,8 +33,8 @@ const protoIPIP = 4
 var outerID atomic.Uint32
 
 // encapsulate wraps p, an IPv4 packet, in an IPv4 header from the router's
-// address towards to, to to (RFC 2003 §3), and re-parses p as the outer
-// packet, which the route stage then routes. A packet with DF set that
+// address on p.Out to p.TunnelTo (RFC 2003 §3), and re-parses p as the
+// outer packet, for the ttl stage and output. A packet with DF set that
 // would not fit the egress link after the 20 more bytes is answered with
 // Fragmentation Needed for the MTU that leaves room for them, about the
 // inner packet as its sender sent it (RFC 2003 §4: the encapsulator
@@ -42,18 +42,15 @@ var outerID atomic.Uint32
 // was addressed to the VIP, one of the router's own addresses, which sends
 // it on rather than forwards it (as IPVS does), and RFC 2003 §3.1
 // decrements it only when tunneling is part of forwarding.
-func (r *Router) encapsulate(s *snapshot, p *packet.Packet, to netip.Addr) packet.Verdict {
-	rt := s.fib.Lookup(to)
-	if rt == nil {
-		return r.answer(s, p, icmperr.NetUnreachable, 0, packet.ReasonNoRoute)
-	}
+func (r *Router) encapsulate(s *snapshot, p *packet.Packet) packet.Verdict {
+	to := p.TunnelTo
 	inner := header.IPv4(p.Data())
-	mtu := s.ifaces[rt.Dev].mtu
+	mtu := s.ifaces[p.Out].mtu
 	df := inner.Flags()&header.IPv4FlagDontFragment != 0
 	if df && p.Len+ipipHeader > mtu {
 		return r.answer(s, p, icmperr.FragNeeded, uint32(mtu-ipipHeader), packet.ReasonTooBig)
 	}
-	from := s.ifaces[rt.Dev].v4
+	from := s.ifaces[p.Out].v4
 	if !from.IsValid() || p.Start+p.Len+ipipHeader > cap(p.Buf) || p.Len+ipipHeader > 0xffff {
 		return packet.Drop(packet.ReasonNATUnsupported)
 	}
@@ -81,6 +78,7 @@ func (r *Router) encapsulate(s *snapshot, p *packet.Packet, to netip.Addr) packe
 		DstAddr:     tcpip.AddrFrom4(to.As4()),
 	})
 	outer.SetChecksum(^outer.CalculateChecksum())
+	p.TunnelTo = netip.Addr{}
 	if reason := p.Parse(); reason != packet.ReasonNone {
 		return packet.Drop(reason)
 	}
@@ -124,12 +122,11 @@ func tcpReset(p *packet.Packet, arrived conntrack.Key) bool {
 		fields.AckNum = seg.SequenceNumber() + segLen
 	}
 	src, dst := arrived.Dst, arrived.Src
-	total := p.HeaderLen + header.TCPMinimumSize
-	b := p.Data()[:total]
+	b := p.Data()[:p.HeaderLen+header.TCPMinimumSize]
 	if p.Version == header.IPv4Version {
 		ip := header.IPv4(b)
 		ip.Encode(&header.IPv4Fields{
-			TotalLength: uint16(total), TTL: outerTTL, Protocol: uint8(header.TCPProtocolNumber),
+			TotalLength: header.IPv4MinimumSize + header.TCPMinimumSize, TTL: outerTTL, Protocol: uint8(header.TCPProtocolNumber),
 			SrcAddr: tcpip.AddrFrom4(src.As4()), DstAddr: tcpip.AddrFrom4(dst.As4()),
 		})
 		ip.SetChecksum(^ip.CalculateChecksum())
@@ -142,8 +139,7 @@ func tcpReset(p *packet.Packet, arrived conntrack.Key) bool {
 		})
 		p.HeaderLen = header.IPv6MinimumSize
 	}
-	total = p.HeaderLen + header.TCPMinimumSize
-	p.Len = total
+	p.Len = p.HeaderLen + header.TCPMinimumSize
 	tcp := header.TCP(p.Data()[p.HeaderLen:])
 	tcp.Encode(&fields)
 	xsum := header.PseudoHeaderChecksum(header.TCPProtocolNumber, tcpAddr(src), tcpAddr(dst), header.TCPMinimumSize)

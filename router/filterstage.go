@@ -115,13 +115,16 @@ func (st filterStage) Process(p *packet.Packet) packet.Verdict {
 	if fw == nil || p.Origin == packet.Local {
 		return packet.Continue
 	}
-	if p.NonFirstFragment && !p.Reassociated {
-		// A later fragment is judged with its datagram: it waits for the
-		// first fragment to pass the filter, and goes with it, or not at
-		// all (nftables reassembles for the same end).
-		if v, _ := r.frags.later(p, r.now(), true); v != packet.Continue {
-			return v
+	if p.NonFirstFragment {
+		// A later fragment goes with its datagram: it waits for the first
+		// fragment to pass the filter, and follows it, or goes nowhere
+		// (nftables reassembles for the same end). Rules count the first
+		// fragment only.
+		if p.Reassociated {
+			return packet.Continue
 		}
+		v, _ := r.frags.later(p, r.now(), true)
+		return v
 	}
 	state := r.connState(p)
 	fp := filter.Packet{In: p.In, Out: p.Out, Src: p.Src, Dst: p.Dst, Proto: p.Proto, State: state}
@@ -169,8 +172,6 @@ func (r *Router) connState(p *packet.Packet) filter.State {
 			return filter.Related
 		}
 		return filter.Invalid
-	case p.NonFirstFragment:
-		return filter.Established // its first fragment passed (Process)
 	case !p.HasPorts:
 		return filter.New // untracked protocols: each packet on its own
 	}

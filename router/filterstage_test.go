@@ -169,3 +169,23 @@ func TestFilterLog(t *testing.T) {
 		t.Errorf("the rule counted %d packets, want 3", st[1].Packets)
 	}
 }
+
+// TestFilterFragmentFollowsItsFirst: a later fragment, which has no port,
+// follows its first fragment through a rule that matched on the port.
+func TestFilterFragmentFollowsItsFirst(t *testing.T) {
+	cfg := natConfig(config.EndpointIndependent)
+	cfg.Pipeline.Stages = []string{"validate", "local", "dnat", "route", "filter", "ttl", "snat", "neighbor"}
+	cfg.Filter = config.Filter{Policy: config.FilterAccept, Rules: []config.FilterRule{
+		{In: "lan0", Proto: int(header.UDPProtocolNumber), DPorts: config.PortSet{{Lo: 53, Hi: 53}}, Action: config.FilterAccept},
+		{In: "lan0", Proto: -1, Action: config.FilterDrop},
+	}}
+	tr := startRouter(t, cfg, nil)
+	first, second := fragments(t, udp4{src: "192.168.46.2", dst: "198.18.0.1", ttl: 64, payload: 40, sport: 5000, dpt: 53}.bytes())
+	tr.devs["lan0"].Inject(first)
+	tr.devs["lan0"].Inject(second)
+	for range 2 {
+		if out := header.IPv4(tr.expect(t, "wan0")); out.SourceAddress().String() != "198.18.0.8" {
+			t.Errorf("fragment left from %s", out.SourceAddress())
+		}
+	}
+}

@@ -332,14 +332,23 @@ func (st dnatStage) serviceFlow(p *packet.Packet, f *conntrack.Flow, d conntrack
 	return st.deliver(p, b.svc.Load(), b), true
 }
 
-// deliver sends p to b by a dr or tunnel service's method.
+// deliver sends p to b by a dr or tunnel service's method: to the
+// backend's MAC on its link, or to the backend's route, to be wrapped in
+// IP-in-IP by the ttl stage, so that the filter judges the packet as the
+// client sent it.
 func (st dnatStage) deliver(p *packet.Packet, svc *service, b *backend) packet.Verdict {
 	if svc.method == config.ForwardDR {
 		i := slices.Index(svc.backends, b)
 		p.Direct, p.Out, p.NextHop = true, svc.devs[i], b.Addr.Addr()
 		return packet.Continue
 	}
-	return st.r.encapsulate(st.s, p, b.Addr.Addr())
+	to := b.Addr.Addr()
+	rt := st.s.fib.Lookup(to)
+	if rt == nil {
+		return st.r.answer(st.s, p, icmperr.NetUnreachable, 0, packet.ReasonNoRoute)
+	}
+	p.Direct, p.Out, p.NextHop, p.TunnelTo = true, rt.Dev, cmp.Or(rt.Via, to), to
+	return packet.Continue
 }
 
 // release gives back what a flow to b held, and keeps its counters for

@@ -172,3 +172,21 @@ func TestServiceWithoutBackendsRefuses(t *testing.T) {
 		t.Errorf("lb_no_backend = %d, want 1", n)
 	}
 }
+
+// TestServiceTunnelBehindTheFilter: the filter judges a tunnel service's
+// packets as the client sent them; the ttl stage wraps them after.
+func TestServiceTunnelBehindTheFilter(t *testing.T) {
+	cfg := lbConfig(config.ForwardTunnel, "192.168.46.11:80")
+	cfg.Pipeline.Stages = []string{"validate", "local", "dnat", "route", "filter", "ttl", "snat", "neighbor"}
+	cfg.Filter = config.Filter{Policy: config.FilterDrop, Rules: []config.FilterRule{
+		{In: "wan0", Proto: int(header.TCPProtocolNumber), DPorts: config.PortSet{{Lo: 80, Hi: 80}}, Action: config.FilterAccept},
+	}}
+	tr := startRouter(t, cfg, nil)
+	tr.devs["wan0"].Inject(syn4("198.18.0.1", 1000, "198.18.0.100", 80))
+	if outer := header.IPv4(tr.expect(t, "lan0")); outer.Protocol() != 4 || outer.TTL() != 63 {
+		t.Errorf("want the SYN wrapped in IP-in-IP (TTL 63 after the hop), got protocol %d TTL %d", outer.Protocol(), outer.TTL())
+	}
+	if st := tr.Stats().Filter; st[1].Packets != 1 {
+		t.Errorf("the accept rule matched %d packets, want 1", st[1].Packets)
+	}
+}

@@ -468,7 +468,8 @@ func forgetFlow(p *packet.Packet) {
 	if nf, ok := p.NewFlow.(*newFlow); ok {
 		nf.release()
 	}
-	p.FlowLooked, p.Flow, p.FlowDir, p.NewFlow, p.Direct = false, nil, 0, nil, false
+	p.FlowLooked, p.Flow, p.FlowDir, p.NewFlow = false, nil, 0, nil
+	p.Direct, p.TunnelTo = false, netip.Addr{}
 }
 
 // track accounts a packet that got through the pipeline (sent, or waiting
@@ -576,6 +577,8 @@ func fastPathFits(names []string) bool {
 // icmpError reports whether p is an ICMP or ICMPv6 error message.
 func icmpError(p *packet.Packet) bool {
 	switch {
+	case p.NonFirstFragment:
+		return false // no ICMP header: the type is its first fragment's
 	case p.Proto == uint8(header.ICMPv4ProtocolNumber):
 		switch header.ICMPv4Type(p.ICMPType) {
 		case header.ICMPv4DstUnreachable, header.ICMPv4TimeExceeded, header.ICMPv4ParamProblem:

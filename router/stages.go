@@ -88,6 +88,13 @@ type ttlStage struct {
 }
 
 func (st ttlStage) Process(p *packet.Packet) packet.Verdict {
+	if p.TunnelTo.IsValid() {
+		// The last stage that may answer about the packet as its client
+		// sent it: wrapped, it is the router's to a backend.
+		if v := st.r.encapsulate(st.s, p); v != packet.Continue {
+			return v
+		}
+	}
 	mtu := st.s.ifaces[p.Out].mtu
 	tooBig := p.Len > mtu
 	if p.Origin == packet.Local {

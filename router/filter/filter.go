@@ -94,11 +94,13 @@ func Compile(rules []Rule) *Matcher {
 
 // Match returns the index of the first rule p matches, or -1.
 func (m *Matcher) Match(p *Packet) int {
+	// An address is matched in its own family: an IPv4-mapped IPv6
+	// address is IPv6, as nftables' ip6 saddr sees it.
 	src, dst := &m.src6, &m.dst6
-	if p.Src.Unmap().Is4() {
+	if p.Src.Is4() {
 		src = &m.src4
 	}
-	if p.Dst.Unmap().Is4() {
+	if p.Dst.Is4() {
 		dst = &m.dst4
 	}
 	port := m.noPort
@@ -289,7 +291,7 @@ func compileAddrs(rules []Rule, is4 bool, key func(*Rule) []netip.Prefix) addrFi
 }
 
 func (f *addrField) lookup(a netip.Addr) *bitset {
-	return f.intervals.lookup(a.Unmap(), netip.Addr.Compare)
+	return f.intervals.lookup(a, netip.Addr.Compare)
 }
 
 // lastOf is the last address of p.

@@ -21,7 +21,7 @@ func reference(rules []Rule, p *Packet) int {
 
 func matches(r *Rule, p *Packet) bool {
 	anyOf := func(ps []netip.Prefix, a netip.Addr) bool {
-		return ps == nil || slices.ContainsFunc(ps, func(pf netip.Prefix) bool { return pf.Contains(a.Unmap()) })
+		return ps == nil || slices.ContainsFunc(ps, func(pf netip.Prefix) bool { return pf.Contains(a) })
 	}
 	return (r.In == Any || r.In == p.In) && (r.Out == Any || r.Out == p.Out) &&
 		anyOf(r.From, p.Src) && anyOf(r.To, p.Dst) &&
@@ -67,6 +67,7 @@ func TestMatchEachKey(t *testing.T) {
 		{"out 2", func(p *Packet) { p.Out = 2 }, 1},
 		{"from 10/8", func(p *Packet) { p.Src = netip.MustParseAddr("10.9.8.7") }, 2},
 		{"from fd00::/8", func(p *Packet) { p.Src, p.Dst = netip.MustParseAddr("fd01::1"), netip.MustParseAddr("2001:db8::1") }, 2},
+		{"an IPv4-mapped source is IPv6, not in 10/8", func(p *Packet) { p.Src, p.Dst = netip.MustParseAddr("::ffff:10.9.8.7"), netip.MustParseAddr("2001:db8::1") }, -1},
 		{"to 192.0.2.0/24, last address", func(p *Packet) { p.Dst = netip.MustParseAddr("192.0.2.255") }, 3},
 		{"to just past it", func(p *Packet) { p.Dst = netip.MustParseAddr("192.0.3.0") }, -1},
 		{"tcp 22", func(p *Packet) { p.Proto, p.HasPort, p.DPort = 6, true, 22 }, 4},
@@ -130,7 +131,7 @@ func randomRules(rnd *rand.Rand, n int) []Rule {
 }
 
 func randomPacket(rnd *rand.Rand) Packet {
-	addrs := []string{"10.1.2.3", "10.1.2.4", "10.2.0.1", "192.168.46.7", "172.16.0.1", "255.255.255.255", "0.0.0.0", "fd46::1", "fd46::2", "fd99::1", "2001:db8::5", "::1"}
+	addrs := []string{"10.1.2.3", "10.1.2.4", "10.2.0.1", "192.168.46.7", "172.16.0.1", "255.255.255.255", "0.0.0.0", "fd46::1", "fd46::2", "fd99::1", "2001:db8::5", "::1", "::ffff:10.1.2.3", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"}
 	p := Packet{
 		In: rnd.IntN(5) - 1, Out: rnd.IntN(5) - 1,
 		Src: netip.MustParseAddr(addrs[rnd.IntN(len(addrs))]), Dst: netip.MustParseAddr(addrs[rnd.IntN(len(addrs))]),

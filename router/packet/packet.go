@@ -40,8 +40,13 @@ type Packet struct {
 	// flow's fast path remembers to count its packets too.
 	RouteUse *atomic.Uint64
 	// Direct is set when a stage chose Out and NextHop itself (a load
-	// balancer's direct routing to a backend's MAC): route keeps them.
+	// balancer's direct routing to a backend's MAC, or its tunnel to a
+	// backend): route keeps them.
 	Direct bool
+	// TunnelTo is where the ttl stage sends the packet wrapped in IP-in-IP
+	// (a load balancer's tunnel to a backend); the stages before it see
+	// the packet as the client sent it.
+	TunnelTo netip.Addr
 	// FilterHit is the filter's counter of the rule that let the packet
 	// through, which a flow's fast path keeps counting; NoFast says the
 	// filter's decision may not stand for the flow's next packets.
