@@ -111,8 +111,8 @@ func TestReloadUnderTraffic(t *testing.T) {
 		h    *Host
 		argv []string
 	}{
-		{"masquerade", lan, []string{"iperf3", "-J", "-c", "198.18.0.1", "-p", "5201", "-t", "8", "--connect-timeout", "3000"}},
-		{"load balancer", wan, []string{"iperf3", "-J", "-c", "198.18.0.100", "-p", "5202", "-t", "8", "--connect-timeout", "3000"}},
+		{"masquerade", lan, []string{"iperf3", "-J", "-c", "198.18.0.1", "-p", "5201", "-t", "12", "--connect-timeout", "3000"}},
+		{"load balancer", wan, []string{"iperf3", "-J", "-c", "198.18.0.100", "-p", "5202", "-t", "12", "--connect-timeout", "3000"}},
 	} {
 		go func() {
 			out, err := run.h.Try(run.argv...)
@@ -157,7 +157,9 @@ func TestReloadUnderTraffic(t *testing.T) {
 			continue
 		}
 		t.Logf("iperf3 through the %s: %.0f MB, %d retransmissions", r.name, res.End.SumSent.Bytes/1e6, res.End.SumSent.Retransmits)
-		if res.End.SumSent.Retransmits > 100 {
+		// Loss under load costs some; a storm (a flow thrown off by a
+		// reload) costs thousands.
+		if res.End.SumSent.Retransmits > 500 {
 			t.Errorf("iperf3 through the %s retransmitted %d segments across the reloads", r.name, res.End.SumSent.Retransmits)
 		}
 	}

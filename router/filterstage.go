@@ -181,9 +181,8 @@ func (r *Router) connState(p *packet.Packet) filter.State {
 		}
 		return filter.New
 	}
-	if p.NewFlow != nil {
-		return filter.New // a port forward or an external mapping begins it
-	}
+	// No flow yet (or one a port forward or a mapping is beginning): only
+	// what can open a conversation is new.
 	switch {
 	case p.Proto == uint8(header.TCPProtocolNumber):
 		// RFC 9293: only a SYN opens a connection.

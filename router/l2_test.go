@@ -154,6 +154,16 @@ func TestUnresolvedNextHopIsHostUnreachable(t *testing.T) {
 			tr, clock := l2RouterWith(t, tt.cfg)
 			tr.devs["wan0"].Inject(udp4{src: "198.18.0.1", dst: tt.dst, ttl: 64, payload: 20, sport: 7000, dpt: tt.dpt}.bytes())
 			cfg := config.DefaultARP
+			if tt.cfg == forwarded {
+				// The forward's flow is made once the packet is queued; the
+				// clock moved by hand would fail the neighbor before that,
+				// where real retries take seconds.
+				for deadline := time.Now().Add(2 * time.Second); len(tr.Conntrack()) == 0; time.Sleep(time.Millisecond) {
+					if time.Now().After(deadline) {
+						t.Fatal("no flow for the forwarded packet")
+					}
+				}
+			}
 			for range cfg.Retries {
 				if _, typ, _ := ethernet(t, tr.expect(t, "lan0")); typ != uint16(header.ARPProtocolNumber) {
 					t.Fatalf("want an ARP request, got type %#x", typ)

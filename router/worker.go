@@ -150,8 +150,12 @@ func (w *worker) process(s *snapshot, p *packet.Packet, from int) {
 		w.send(s, p)
 	case packet.Taken:
 		// Waiting for its next hop's address, a new conversation's first
-		// packet has made its flow all the same.
+		// packet has made its flow all the same; a first fragment lets its
+		// later ones follow it into the queue.
 		w.r.track(s, p)
+		if p.Out != packet.NoInterface {
+			w.waited = append(w.waited, w.r.firstFragment(p)...)
+		}
 	default:
 		forgetFlow(p)
 	}

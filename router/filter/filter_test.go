@@ -67,7 +67,9 @@ func TestMatchEachKey(t *testing.T) {
 		{"out 2", func(p *Packet) { p.Out = 2 }, 1},
 		{"from 10/8", func(p *Packet) { p.Src = netip.MustParseAddr("10.9.8.7") }, 2},
 		{"from fd00::/8", func(p *Packet) { p.Src, p.Dst = netip.MustParseAddr("fd01::1"), netip.MustParseAddr("2001:db8::1") }, 2},
-		{"an IPv4-mapped source is IPv6, not in 10/8", func(p *Packet) { p.Src, p.Dst = netip.MustParseAddr("::ffff:10.9.8.7"), netip.MustParseAddr("2001:db8::1") }, -1},
+		{"an IPv4-mapped source is IPv6, not in 10/8", func(p *Packet) {
+			p.Src, p.Dst = netip.MustParseAddr("::ffff:10.9.8.7"), netip.MustParseAddr("2001:db8::1")
+		}, -1},
 		{"to 192.0.2.0/24, last address", func(p *Packet) { p.Dst = netip.MustParseAddr("192.0.2.255") }, 3},
 		{"to just past it", func(p *Packet) { p.Dst = netip.MustParseAddr("192.0.3.0") }, -1},
 		{"tcp 22", func(p *Packet) { p.Proto, p.HasPort, p.DPort = 6, true, 22 }, 4},
