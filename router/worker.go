@@ -178,13 +178,16 @@ func (w *worker) send(s *snapshot, p *packet.Packet) {
 
 // flush writes each egress group as one batch and publishes the counters.
 func (w *worker) flush(s *snapshot) {
+	// The counters go first: whoever sees a packet leave sees it counted.
+	// A failed write adds its drops itself.
+	w.counts.flush(s.pipe.counters, &w.r.link, &w.r.output)
 	for i, bufs := range w.out {
 		if len(bufs) == 0 {
 			continue
 		}
 		ifc := s.devs[i]
 		if ifc == nil {
-			w.counts.outputDrops[packet.ReasonTxError] += uint64(len(bufs))
+			w.r.output.drops[packet.ReasonTxError].Add(uint64(len(bufs)))
 			w.out[i] = bufs[:0]
 			continue
 		}
@@ -199,7 +202,7 @@ func (w *worker) flush(s *snapshot) {
 		}
 		if _, err := ifc.queues[w.queue%len(ifc.queues)].Write(bufs, Headroom); err != nil {
 			ifc.counters.txErrors.Add(uint64(len(bufs)))
-			w.counts.outputDrops[packet.ReasonTxError] += uint64(len(bufs))
+			w.r.output.drops[packet.ReasonTxError].Add(uint64(len(bufs)))
 		} else {
 			ifc.counters.txPackets.Add(uint64(len(bufs)))
 			ifc.counters.txBytes.Add(uint64(bytes))
@@ -207,7 +210,6 @@ func (w *worker) flush(s *snapshot) {
 		w.out[i] = bufs[:0]
 	}
 	w.spares = 0
-	w.counts.flush(s.pipe.counters, &w.r.link, &w.r.output)
 }
 
 // isClosed tells the end of a device: every kind of device, and the
