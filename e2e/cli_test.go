@@ -60,34 +60,43 @@ func startDaemon(t *testing.T, config string) *daemon {
 	d.writeConfig(t, config)
 	d.cmd = exec.Command(tungateBin, "run", "-c", d.config)
 	d.cmd.Stdout, d.cmd.Stderr = d.log, d.log
-	if err := d.cmd.Start(); err != nil {
+	runTungate(t, d.cmd, d.socket, d.log)
+	return d
+}
+
+// runTungate starts cmd, a `tungate run` whose output goes to log, and
+// waits (10 s at most) for its admin socket; when the test ends it stops
+// it with SIGTERM, and kills it if it has not stopped 10 s later.
+func runTungate(t *testing.T, cmd *exec.Cmd, socket string, log fmt.Stringer) {
+	t.Helper()
+	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	exited := make(chan error, 1)
-	go func() { exited <- d.cmd.Wait() }()
+	go func() { exited <- cmd.Wait() }()
 	t.Cleanup(func() {
-		d.cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Process.Signal(syscall.SIGTERM)
 		select {
 		case <-exited:
 		case <-time.After(10 * time.Second):
-			d.cmd.Process.Kill()
+			cmd.Process.Kill()
 			t.Error("tungate did not stop within 10 s of SIGTERM")
 		}
 		if t.Failed() {
-			t.Logf("tungate log:\n%s", d.log)
+			t.Logf("tungate log:\n%s", log)
 		}
 	})
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if _, err := os.Stat(d.socket); err == nil {
-			return d
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(socket); err == nil {
+			return
 		}
 		select {
 		case err := <-exited:
-			t.Fatalf("tungate exited: %v\n%s", err, d.log)
+			t.Fatalf("tungate exited: %v\n%s", err, log)
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no admin socket after 10 s\n%s", d.log)
+			t.Fatalf("no admin socket after 10 s\n%s", log)
 		}
 	}
 }

@@ -64,44 +64,16 @@ func runAsNobody(t *testing.T, core, config string, capFlags []string, files ...
 	if err := os.Chmod(node, 0o666); err != nil { // past the umask
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
 	argv := []string{"unshare", "--mount", "--propagation", "private", "sh", "-c", `mount --bind "$0" /dev/net/tun && exec "$@"`, node,
 		"setpriv", fmt.Sprintf("--reuid=%d", nobody), fmt.Sprintf("--regid=%d", nobody), "--clear-groups"}
 	argv = append(argv, capFlags...)
-	u.cmd = netns.Command(ctx, core, append(argv, tungateBin, "run", "-c", file)...)
+	// ip netns exec, unshare, sh and setpriv each exec the next: the
+	// process is tungate's, and SIGTERM reaches it.
+	u.cmd = netns.Command(context.Background(), core, append(argv, tungateBin, "run", "-c", file)...)
 	u.cmd.Stdout, u.cmd.Stderr = u.log, u.log
 	u.cmd.ExtraFiles = files
-	u.cmd.Cancel = func() error { return u.cmd.Process.Signal(syscall.SIGTERM) }
-	if err := u.cmd.Start(); err != nil {
-		cancel()
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- u.cmd.Wait() }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			u.cmd.Process.Kill()
-		}
-		if t.Failed() {
-			t.Logf("tungate log:\n%s", u.log)
-		}
-	})
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		if _, err := os.Stat(u.socket); err == nil {
-			return u
-		}
-		select {
-		case err := <-exited:
-			t.Fatalf("tungate exited: %v\n%s", err, u.log)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no admin socket after 10 s:\n%s", u.log)
-		}
-	}
+	runTungate(t, u.cmd, u.socket, u.log)
+	return u
 }
 
 // capabilities is the CapEff line of the process's status.
