@@ -47,7 +47,8 @@ func (d netdev) configure(p Peer) error {
 		return err
 	}
 	ns := netns.NsHandle(fd)
-	defer ns.Close()
+	defer ns.Close() // Close takes a pointer: ns must keep this fd
+	at := ns         // the namespace the link ends up in
 	if p.Netns != "" {
 		target, err := netns.GetFromName(p.Netns)
 		if err != nil {
@@ -57,9 +58,9 @@ func (d netdev) configure(p Peer) error {
 		if err := moveLink(ns, d.name, target); err != nil {
 			return fmt.Errorf("move to netns %q: %w", p.Netns, err)
 		}
-		ns = target
+		at = target
 	}
-	h, err := handleIn(ns)
+	h, err := handleIn(at)
 	if err != nil {
 		return err
 	}
