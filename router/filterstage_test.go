@@ -205,3 +205,30 @@ func TestFilterFragmentFollowsItsFirst(t *testing.T) {
 		}
 	}
 }
+
+// TestFilterFragmentsBoundedPerSource: a host's orphan fragments wait up
+// to maxFragHeldFrom; past that they are dropped, and another host's
+// still wait their turn.
+func TestFilterFragmentsBoundedPerSource(t *testing.T) {
+	tr := startRouter(t, gatewayConfig(config.FilterDrop), nil)
+	orphan := func(src string, id uint16) []byte {
+		_, second := fragments(t, udp4{src: src, dst: "192.168.46.2", ttl: 64, payload: 40, sport: 53, dpt: 7}.bytes())
+		ip := header.IPv4(second)
+		ip.SetID(id)
+		ip.SetChecksum(0)
+		ip.SetChecksum(^ip.CalculateChecksum())
+		return second
+	}
+	for id := range uint16(maxFragHeldFrom + 10) {
+		tr.devs["wan0"].Inject(orphan("198.18.0.1", id))
+	}
+	tr.devs["wan0"].Inject(orphan("198.18.0.2", 1))
+	tr.expectNone(t, "lan0")
+	tr.frags.mu.Lock()
+	from1, from2 := tr.frags.from[netip.MustParseAddr("198.18.0.1")], tr.frags.from[netip.MustParseAddr("198.18.0.2")]
+	tr.frags.mu.Unlock()
+	if from1 != maxFragHeldFrom || from2 != 1 || tr.Stats().Drops["fragment_timeout"] != 10 {
+		t.Errorf("waiting: %d from the first host (want %d), %d from the second (want 1); %d dropped (want 10)",
+			from1, maxFragHeldFrom, from2, tr.Stats().Drops["fragment_timeout"])
+	}
+}

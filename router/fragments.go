@@ -22,6 +22,10 @@ const (
 	fragTimeout    = 30 * time.Second // Linux's ipfrag_time
 	maxFragEntries = 4096
 	maxFragHeld    = 1024 // fragments waiting, all datagrams together
+	// maxFragHeldFrom bounds what one source may have waiting, so that a
+	// host sending fragments whose first never comes cannot take every
+	// other host's room.
+	maxFragHeldFrom = 64
 )
 
 // fragKey is a datagram as its fragments arrive (RFC 791: source,
@@ -55,6 +59,7 @@ type fragTracker struct {
 	mu      sync.Mutex
 	entries map[fragKey]*fragEntry
 	held    int
+	from    map[netip.Addr]int // fragments waiting, by source
 }
 
 // later handles a fragment after the first: translated like its first
@@ -81,11 +86,11 @@ func (t *fragTracker) later(p *packet.Packet, now time.Time, mayNeedNAT bool) (v
 		e = &fragEntry{until: now.Add(fragTimeout)}
 		t.entries[fragKeyOf(p)] = e
 	}
-	if t.held >= maxFragHeld {
+	if t.held >= maxFragHeld || t.from[p.Src] >= maxFragHeldFrom {
 		return packet.Drop(packet.ReasonFragmentTimeout), false
 	}
 	e.held = append(e.held, heldFragment{slices.Clone(p.Data()), p.In})
-	t.held++
+	t.unheld(p.Src, -1)
 	return packet.Taken, false
 }
 
@@ -105,8 +110,17 @@ func (t *fragTracker) first(key fragKey, src, dst netip.Addr, local bool, now ti
 	e.until, e.known, e.local, e.src, e.dst = now.Add(fragTimeout), true, local, src, dst
 	held := e.held
 	e.held = nil
-	t.held -= len(held)
+	t.unheld(key.src, len(held))
 	return held
+}
+
+// unheld counts n fragments from src that no longer wait (negative: that
+// wait now).
+func (t *fragTracker) unheld(src netip.Addr, n int) {
+	t.held -= n
+	if t.from[src] -= n; t.from[src] <= 0 {
+		delete(t.from, src)
+	}
 }
 
 // expire forgets datagrams not completed within fragTimeout, and drops
@@ -118,7 +132,7 @@ func (t *fragTracker) expire(now time.Time) int {
 	for k, e := range t.entries {
 		if now.After(e.until) {
 			dropped += len(e.held)
-			t.held -= len(e.held)
+			t.unheld(k.src, len(e.held))
 			delete(t.entries, k)
 		}
 	}

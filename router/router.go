@@ -128,7 +128,7 @@ func New(cfg *config.Config, opt Options) (_ *Router, err error) {
 	r.neigh = neigh.New(neighConfig(cfg.ARP), opt.Now, neighSender{r})
 	r.tick()
 	r.ct = conntrack.New(conntrackConfig(cfg.Conntrack), r.sinceStart)
-	r.frags.entries = map[fragKey]*fragEntry{}
+	r.frags.entries, r.frags.from = map[fragKey]*fragEntry{}, map[netip.Addr]int{}
 	r.ctMax = cmp.Or(cfg.Conntrack.Max, conntrack.DefaultMax)
 	defer func() {
 		if err != nil {
