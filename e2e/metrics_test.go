@@ -14,25 +14,6 @@ import (
 	"github.com/tungate/tungate/router/metrics"
 )
 
-// metricsConfig is a LAN masqueraded out of wan0, so the NAT metrics have
-// a rule to show.
-const metricsConfig = `
-[router]
-admin_socket = ""
-
-[[interface]]
-name = "lan0"
-addresses = ["192.168.46.1/24"]
-
-[[interface]]
-name = "wan0"
-addresses = ["198.18.0.8/24"]
-
-[[snat]]
-out = "wan0"
-from = ["192.168.46.0/24"]
-`
-
 // scrapeMetrics fetches url with curl, as a monitoring system outside the
 // test would, and parses the text exposition.
 func scrapeMetrics(t *testing.T, url string) map[string]*dto.MetricFamily {
@@ -71,7 +52,7 @@ func metricValues(families map[string]*dto.MetricFamily, name string) map[string
 
 func TestMetrics(t *testing.T) {
 	topo := New(t)
-	r := topo.Router(metricsConfig)
+	r := topo.Router(natConfig("")) // masquerade, so the NAT metrics have a rule to show
 	lan := topo.Host("lan", r.Interface("lan0"), "192.168.46.2/24")
 	topo.Host("wan", r.Interface("wan0"), "198.18.0.1/24")
 

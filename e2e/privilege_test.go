@@ -31,39 +31,46 @@ type unprivileged struct {
 	log    *strings.Builder
 }
 
-// runAsNobody writes config to a directory nobody owns and runs tungate on
-// it in core as nobody through setpriv with the capability flags given,
-// handing in files as fds 3, 4, ...; it waits (10 s at most) for the
-// admin socket.
-func runAsNobody(t *testing.T, core, config string, capFlags []string, files ...*os.File) *unprivileged {
+// nobodysDir makes a directory nobody owns, with config, after a [router]
+// table naming the admin socket there, in tungate.toml, and a TUN clone
+// device node anyone may open: distributions make /dev/net/tun 0666; where
+// it is not, tungate runs in a mount namespace of its own where this node
+// stands in for it, and the machine's stays as it is.
+func nobodysDir(t *testing.T, config string) (socket, file, node string) {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "tungate-nobody")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
+	socket, file, node = filepath.Join(dir, "admin.sock"), filepath.Join(dir, "tungate.toml"), filepath.Join(dir, "tun")
+	if err := os.WriteFile(file, fmt.Appendf(nil, "[router]\nadmin_socket = %q\n%s", socket, config), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Chown(dir, nobody, nobody); err != nil {
-		t.Fatal(err)
-	}
-	u := &unprivileged{socket: filepath.Join(dir, "admin.sock"), log: &strings.Builder{}}
-	file := filepath.Join(dir, "tungate.toml")
-	config = fmt.Sprintf("[router]\nadmin_socket = %q\n", u.socket) + config
-	if err := os.WriteFile(file, []byte(config), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	// Distributions make /dev/net/tun 0666; where it is not, tungate runs
-	// in a mount namespace of its own where a node of that mode stands in
-	// for it, and the machine's stays as it is.
-	node := filepath.Join(dir, "tun")
 	if err := unix.Mknod(node, unix.S_IFCHR|0o666, int(unix.Mkdev(10, 200))); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Chmod(node, 0o666); err != nil { // past the umask
-		t.Fatal(err)
+	for _, f := range []struct {
+		path string
+		mode os.FileMode // set past the umask
+	}{{dir, 0o755}, {node, 0o666}, {file, 0o644}} {
+		if err := os.Chmod(f.path, f.mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(f.path, nobody, nobody); err != nil {
+			t.Fatal(err)
+		}
 	}
+	return socket, file, node
+}
+
+// runAsNobody runs tungate on config in core as nobody through setpriv
+// with the capability flags given, handing in files as fds 3, 4, ...; it
+// waits (10 s at most) for the admin socket.
+func runAsNobody(t *testing.T, core, config string, capFlags []string, files ...*os.File) *unprivileged {
+	t.Helper()
+	socket, file, node := nobodysDir(t, config)
+	u := &unprivileged{socket: socket, log: &strings.Builder{}}
 	argv := []string{"unshare", "--mount", "--propagation", "private", "sh", "-c", `mount --bind "$0" /dev/net/tun && exec "$@"`, node,
 		"setpriv", fmt.Sprintf("--reuid=%d", nobody), fmt.Sprintf("--regid=%d", nobody), "--clear-groups"}
 	argv = append(argv, capFlags...)
@@ -224,44 +231,18 @@ addresses = ["198.18.0.8/24"]
 func TestUserNamespace(t *testing.T) {
 	t.Parallel()
 	New(t) // root, or a skip (a failure under CI)
-	dir, err := os.MkdirTemp("", "tungate-userns")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	node := filepath.Join(dir, "tun")
-	if err := unix.Mknod(node, unix.S_IFCHR|0o666, int(unix.Mkdev(10, 200))); err != nil {
-		t.Fatal(err)
-	}
-	config := filepath.Join(dir, "tungate.toml")
-	err = os.WriteFile(config, []byte(fmt.Sprintf(`
-[router]
-admin_socket = %q
+	socket, config, node := nobodysDir(t, `
 [[interface]]
 name = "lan0"
 addresses = ["192.168.46.1/24"]
 peer = ["192.168.46.2/24"]
-`, filepath.Join(dir, "admin.sock"))), 0o644)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, f := range []struct {
-		path string
-		mode os.FileMode
-	}{{dir, 0o755}, {node, 0o666}, {config, 0o644}} {
-		if err := os.Chmod(f.path, f.mode); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chown(f.path, nobody, nobody); err != nil {
-			t.Fatal(err)
-		}
-	}
+`)
 	// Inside: start tungate, wait for its socket, ping, stop it.
 	script := fmt.Sprintf(`mount --bind %[1]s /dev/net/tun || exit 1
 %[2]s run -c %[3]s & pid=$!
 for i in $(seq 50); do [ -S %[4]s ] && break; sleep 0.1; done
 ping -c 2 -i 0.2 -W 2 192.168.46.1; status=$?
-kill $pid; wait $pid; exit $status`, node, tungateBin, config, filepath.Join(dir, "admin.sock"))
+kill $pid; wait $pid; exit $status`, node, tungateBin, config, socket)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	out, err := exec.CommandContext(ctx, "setpriv", fmt.Sprintf("--reuid=%d", nobody), fmt.Sprintf("--regid=%d", nobody), "--clear-groups",

@@ -127,10 +127,7 @@ func (st filterStage) Process(p *packet.Packet) packet.Verdict {
 		return v
 	}
 	state := r.connState(p)
-	fp := filter.Packet{In: p.In, Out: p.Out, Src: p.Src, Dst: p.Dst, Proto: p.Proto, State: state}
-	if p.HasPorts && (p.Proto == uint8(header.TCPProtocolNumber) || p.Proto == uint8(header.UDPProtocolNumber)) {
-		fp.HasPort, fp.DPort = true, p.DstPort
-	}
+	fp := filter.Packet{In: p.In, Out: p.Out, Src: p.Src, Dst: p.Dst, Proto: p.Proto, HasPort: hasDstPort(p), DPort: p.DstPort, State: state}
 	rule := fw.policy
 	if i := fw.matcher.Match(&fp); i >= 0 {
 		rule = fw.rules[i]

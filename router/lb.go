@@ -50,9 +50,9 @@ type service struct {
 	scheduler   string
 	persistence time.Duration
 	health      config.Health
-	backends    []*backend // in config order
-	weights     []int      // the file's, by backend; commitLB sets them
-	devs        []int      // dr: the interface of each backend's link
+	backends    []*backend       // in config order
+	weights     []int            // the file's, by backend; commitLB sets them
+	devs        map[*backend]int // dr: the interface of each backend's link
 	sched       atomic.Value
 	affinity    *lb.Affinity // nil without persistence
 }
@@ -117,6 +117,7 @@ func (r *Router) buildLB(cfg *config.Config, fibDev func(netip.Addr) int) (*lbSe
 		} else if sc.Persistence > 0 {
 			svc.affinity = lb.NewAffinity(sc.Persistence, affinityLimit, r.now)
 		}
+		svc.devs = make(map[*backend]int, len(sc.Backends))
 		for _, bc := range sc.Backends {
 			b := old[keyOfBackend(svc, bc.Address)]
 			if b == nil {
@@ -125,7 +126,7 @@ func (r *Router) buildLB(cfg *config.Config, fibDev func(netip.Addr) int) (*lbSe
 			}
 			svc.backends = append(svc.backends, b)
 			svc.weights = append(svc.weights, bc.Weight)
-			svc.devs = append(svc.devs, fibDev(bc.Address.Addr()))
+			svc.devs[b] = fibDev(bc.Address.Addr())
 		}
 		if err := svc.rebuild(); err != nil {
 			return nil, fmt.Errorf("service %q: %w", sc.Name, err)
@@ -338,8 +339,7 @@ func (st dnatStage) serviceFlow(p *packet.Packet, f *conntrack.Flow, d conntrack
 // client sent it.
 func (st dnatStage) deliver(p *packet.Packet, svc *service, b *backend) packet.Verdict {
 	if svc.method == config.ForwardDR {
-		i := slices.Index(svc.backends, b)
-		p.Direct, p.Out, p.NextHop = true, svc.devs[i], b.Addr.Addr()
+		p.Direct, p.Out, p.NextHop = true, svc.devs[b], b.Addr.Addr()
 		return packet.Continue
 	}
 	to := b.Addr.Addr()
@@ -445,7 +445,6 @@ func (r *Router) Services() []ServiceInfo {
 			bi.InBytes, bi.OutBytes = b.doneBytes[0].Load(), b.doneBytes[1].Load()
 			if l := byBackend[b]; l != nil {
 				bi.ActiveConn, bi.InActConn = l.active, l.inactive
-				l.Conns = 0
 				bi.add(l.Counters)
 			}
 			si.add(bi.Counters)

@@ -95,11 +95,13 @@ func (r *snatRule) matches(p *packet.Packet, hairpin bool) bool {
 	if r.dest != nil && !slices.ContainsFunc(r.dest, func(d netip.Prefix) bool { return d.Contains(p.Dst) }) {
 		return false
 	}
-	return r.dports == nil || p.HasPorts && !isICMPProto(p.Proto) && r.dports.Contains(p.DstPort)
+	return r.dports == nil || hasDstPort(p) && r.dports.Contains(p.DstPort)
 }
 
-func isICMPProto(proto uint8) bool {
-	return proto == uint8(header.ICMPv4ProtocolNumber) || proto == uint8(header.ICMPv6ProtocolNumber)
+// hasDstPort reports whether p is a TCP or UDP packet whose header holds
+// its destination port (HasPorts covers ICMP echo identifiers too).
+func hasDstPort(p *packet.Packet) bool {
+	return p.HasPorts && (p.Proto == uint8(header.TCPProtocolNumber) || p.Proto == uint8(header.UDPProtocolNumber))
 }
 
 // buildNAT compiles the NAT rules of cfg, reusing the mapping tables of

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"flag"
 	"fmt"
@@ -51,22 +50,9 @@ func cmdCapture(args []string, stdout io.Writer) error {
 		defer f.Close()
 		out = f
 	}
-	bw := bufio.NewWriter(out)
-	defer bw.Flush()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	path := fmt.Sprintf("/capture?iface=%s&count=%d", url.QueryEscape(iface), *count)
-	return admin.NewClient(*socket).Stream(ctx, path, flushing{bw})
-}
-
-// flushing writes through to the file at each write: a capture is read
-// as it happens (tcpdump -r - on a pipe).
-type flushing struct{ w *bufio.Writer }
-
-func (f flushing) Write(b []byte) (int, error) {
-	n, err := f.w.Write(b)
-	if err == nil {
-		err = f.w.Flush()
-	}
-	return n, err
+	// Unbuffered: a capture is read as it happens (tcpdump -r - on a pipe).
+	return admin.NewClient(*socket).Stream(ctx, path, out)
 }
